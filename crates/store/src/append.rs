@@ -1,0 +1,143 @@
+//! Appending events to a stream: one statement, one round trip, atomic with the idempotency record.
+
+use crate::{EventMetadata, EventStore, NewEvent, StoreError, StreamId};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+/// The idempotency record stored with an append: a retry with the same `scope` and `key` returns
+/// `response` and appends nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Idempotency {
+    /// Namespace of the key, e.g. the RPC name and the caller, so two callers' keys never collide.
+    pub scope: String,
+    /// The client-chosen key.
+    pub key: String,
+    /// A digest of the request, to tell an honest retry from a reused key.
+    pub fingerprint: Vec<u8>,
+    /// The encoded response the first attempt returned.
+    pub response: Vec<u8>,
+}
+
+/// What an append did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The events were appended.
+    Appended {
+        /// Position (identity) of the first appended event.
+        first_position: i64,
+        /// The stream's version after the append.
+        version: u64,
+    },
+    /// The idempotency key was seen before: nothing appended, here is the first response.
+    Replayed {
+        /// The encoded response of the first attempt.
+        response: Vec<u8>,
+    },
+}
+
+/// SQLSTATE raised by `append_events` when the stream is not at the expected version.
+const VERSION_CONFLICT: &str = "CCV01";
+/// SQLSTATE of a unique violation: a concurrent writer took the same stream version.
+const UNIQUE_VIOLATION: &str = "23505";
+
+impl EventStore {
+    /// Appends `events` to `stream`, which must be at `expected_version` (0 for a new stream).
+    ///
+    /// A lost race surfaces as [`StoreError::Conflict`]. With `idempotency`, the record commits in
+    /// the same statement as the events, and a repeat returns [`AppendOutcome::Replayed`].
+    pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected_version: u64,
+        events: &[NewEvent],
+        metadata: &EventMetadata,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        let expected = i64::try_from(expected_version)
+            .map_err(|_| StoreError::Corrupt(format!("expected version {expected_version}")))?;
+        let columns = Columns::from(events);
+        let row = sqlx::query(
+            "SELECT replayed, first_position, fingerprint, response FROM append_events(
+                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&stream.aggregate_type)
+        .bind(&stream.aggregate_id)
+        .bind(expected)
+        .bind(&columns.ids)
+        .bind(&columns.types)
+        .bind(&columns.schema_versions)
+        .bind(&columns.occurred_at)
+        .bind(&columns.payloads)
+        .bind(&metadata.correlation_id)
+        .bind(&metadata.causation_id)
+        .bind(&metadata.actor)
+        .bind(&metadata.traceparent)
+        .bind(&metadata.tracestate)
+        .bind(idempotency.map(|i| &i.scope))
+        .bind(idempotency.map(|i| &i.key))
+        .bind(idempotency.map(|i| &i.fingerprint))
+        .bind(idempotency.map(|i| &i.response))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| classify(e, stream))?;
+
+        if row.try_get::<bool, _>("replayed")? {
+            let key = idempotency.map(|i| i.key.clone()).unwrap_or_default();
+            let stored: Vec<u8> = row.try_get("fingerprint")?;
+            if idempotency.is_some_and(|i| i.fingerprint != stored) {
+                return Err(StoreError::IdempotencyKeyReused { key });
+            }
+            return Ok(AppendOutcome::Replayed {
+                response: row.try_get("response")?,
+            });
+        }
+        Ok(AppendOutcome::Appended {
+            first_position: row.try_get("first_position")?,
+            version: expected_version + events.len() as u64,
+        })
+    }
+}
+
+/// Turns a version conflict (checked or raced) into [`StoreError::Conflict`].
+fn classify(error: sqlx::Error, stream: &StreamId) -> StoreError {
+    if let sqlx::Error::Database(db) = &error {
+        let code = db.code();
+        let raced = code.as_deref() == Some(UNIQUE_VIOLATION)
+            && db.constraint() == Some("events_stream_version");
+        if code.as_deref() == Some(VERSION_CONFLICT) || raced {
+            return StoreError::Conflict {
+                stream: stream.clone(),
+                detail: db.message().to_owned(),
+            };
+        }
+    }
+    StoreError::Database(error)
+}
+
+/// The events of one append as column arrays, for `unnest`.
+struct Columns {
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    schema_versions: Vec<i32>,
+    occurred_at: Vec<DateTime<Utc>>,
+    payloads: Vec<Vec<u8>>,
+}
+
+impl From<&[NewEvent]> for Columns {
+    fn from(events: &[NewEvent]) -> Self {
+        Columns {
+            ids: events.iter().map(|e| e.event_id).collect(),
+            types: events.iter().map(|e| e.event_type.clone()).collect(),
+            schema_versions: events
+                .iter()
+                .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
+                .collect(),
+            occurred_at: events.iter().map(|e| e.occurred_at).collect(),
+            payloads: events.iter().map(|e| e.payload.clone()).collect(),
+        }
+    }
+}

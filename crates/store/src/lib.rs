@@ -1,0 +1,52 @@
+//! The PostgreSQL event store: append-only events with optimistic concurrency, idempotency keys,
+//! and the commit-ordered read that both the outbox relay and replay use.
+//!
+//! The event log doubles as the transactional outbox: an event row *is* its outbox record, so they
+//! commit together by construction, and a relay that reads in commit order (see [`Position`]) never
+//! skips a row whose transaction committed after a later-numbered one.
+
+mod append;
+mod checkpoint;
+mod error;
+mod event;
+mod read;
+
+pub use append::{AppendOutcome, Idempotency};
+pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use error::StoreError;
+pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+/// The event store's own schema, tracked in sqlx's default `_sqlx_migrations` table. Other
+/// migrators sharing the database (consumer inbox, service projections) track theirs in tables of
+/// their own, so neither sees the other's versions as missing.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The NOTIFY channel that [`EventStore::append`] signals after every append, so a relay on any
+/// replica wakes without polling.
+pub const APPENDED_CHANNEL: &str = "chain_events";
+
+/// A handle on one service's event store.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pool: PgPool,
+}
+
+impl EventStore {
+    /// Wraps a pool on the service's own database.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Applies the event store's migrations (idempotent; safe with several replicas starting at once).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    /// The pool this store uses, for services that keep projections in the same database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,125 @@
+//! Reading events back: one stream for a command, everything in commit order for the relay and
+//! for replay.
+
+use crate::{EventMetadata, EventStore, Position, RecordedEvent, StoreError, StreamId};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+const COLUMNS: &str = "position, tx_id::text AS tx_id, event_id, aggregate_type, aggregate_id,
+    aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
+    causation_id, actor, traceparent, tracestate, payload";
+
+impl EventStore {
+    /// Every event of `stream`, oldest first.
+    pub async fn load_stream(&self, stream: &StreamId) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE aggregate_type = $1 AND aggregate_id = $2
+             ORDER BY aggregate_version"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&stream.aggregate_type)
+            .bind(&stream.aggregate_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// The stream's current version (0 when it has no events).
+    pub async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT max(aggregate_version) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(&stream.aggregate_type)
+        .bind(&stream.aggregate_id)
+        .fetch_one(self.pool())
+        .await?;
+        to_u64(version.unwrap_or(0), "aggregate_version")
+    }
+
+    /// Up to `limit` events after `after`, in commit order.
+    ///
+    /// Only events of transactions older than every transaction still running are returned, so a
+    /// later call can never find an event that belongs before one already returned.
+    pub async fn read_all(
+        &self,
+        after: Position,
+        limit: u32,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events
+             WHERE (tx_id, position) > ($1::text::xid8, $2)
+               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY tx_id, position
+             LIMIT $3"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(after.tx_id.to_string())
+            .bind(after.position)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// The commit-order position of the newest event that [`read_all`](Self::read_all) could
+    /// return now; `Position::START` for an empty store. Used to measure relay lag.
+    pub async fn head(&self) -> Result<Position, StoreError> {
+        let row = sqlx::query(
+            "SELECT tx_id::text AS tx_id, position FROM events
+             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ORDER BY tx_id DESC, position DESC LIMIT 1",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            None => Ok(Position::START),
+            Some(row) => Ok(Position {
+                tx_id: parse_tx_id(&row)?,
+                position: row.try_get("position")?,
+            }),
+        }
+    }
+}
+
+fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+    Ok(RecordedEvent {
+        position: Position {
+            tx_id: parse_tx_id(row)?,
+            position: row.try_get("position")?,
+        },
+        event_id: row.try_get("event_id")?,
+        stream: StreamId::new(
+            row.try_get::<String, _>("aggregate_type")?,
+            row.try_get::<String, _>("aggregate_id")?,
+        ),
+        version: to_u64(row.try_get("aggregate_version")?, "aggregate_version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: u32::try_from(row.try_get::<i32, _>("schema_version")?)
+            .map_err(|_| StoreError::Corrupt("negative schema_version".into()))?,
+        occurred_at: row.try_get("occurred_at")?,
+        recorded_at: row.try_get("recorded_at")?,
+        metadata: EventMetadata {
+            correlation_id: row.try_get("correlation_id")?,
+            causation_id: row.try_get("causation_id")?,
+            actor: row.try_get("actor")?,
+            traceparent: row.try_get("traceparent")?,
+            tracestate: row.try_get("tracestate")?,
+        },
+        payload: row.try_get("payload")?,
+    })
+}
+
+pub(crate) fn parse_tx_id(row: &PgRow) -> Result<u64, StoreError> {
+    let text: String = row.try_get("tx_id")?;
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("tx_id {text:?}")))
+}
+
+fn to_u64(value: i64, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {column}")))
+}

@@ -1,0 +1,254 @@
+//! The event store against a real PostgreSQL: each test gets a database of its own.
+
+use chain_store::{
+    AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position,
+    StoreError, StreamId, load_checkpoint, save_checkpoint,
+};
+use chain_testkit::TestDatabase;
+use chrono::Utc;
+
+async fn store(db: &TestDatabase) -> EventStore {
+    let store = EventStore::new(db.pool());
+    store.migrate().await.expect("migrations apply");
+    store
+}
+
+fn event(kind: &str) -> NewEvent {
+    NewEvent::new(format!("test.v1.{kind}"), 1, Utc::now(), kind.as_bytes().to_vec())
+}
+
+fn metadata() -> EventMetadata {
+    EventMetadata {
+        correlation_id: "case-1".into(),
+        causation_id: "cmd-1".into(),
+        actor: "team-a".into(),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        tracestate: None,
+    }
+}
+
+#[tokio::test]
+async fn appends_and_loads_a_stream_in_order() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("request", "r1");
+
+    let first = store
+        .append(&stream, 0, &[event("Opened"), event("Committed")], &metadata(), None)
+        .await
+        .expect("first append");
+    assert!(matches!(first, AppendOutcome::Appended { version: 2, .. }));
+    store
+        .append(&stream, 2, &[event("Fulfilled")], &metadata(), None)
+        .await
+        .expect("second append");
+
+    let loaded = store.load_stream(&stream).await.expect("load");
+    let types: Vec<_> = loaded.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["test.v1.Opened", "test.v1.Committed", "test.v1.Fulfilled"]);
+    assert_eq!(loaded.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(loaded[0].metadata, metadata());
+    assert_eq!(loaded[2].payload, b"Fulfilled");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 3);
+}
+
+#[tokio::test]
+async fn a_stale_or_future_expected_version_is_a_conflict() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("request", "r1");
+    store
+        .append(&stream, 0, &[event("Opened")], &metadata(), None)
+        .await
+        .expect("append");
+
+    for expected in [0, 2] {
+        let err = store
+            .append(&stream, expected, &[event("Committed")], &metadata(), None)
+            .await
+            .expect_err("wrong expected version must fail");
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    }
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 1);
+}
+
+#[tokio::test]
+async fn two_concurrent_appends_at_the_same_version_one_wins() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("ticket", "t1");
+    store
+        .append(&stream, 0, &[event("Opened")], &metadata(), None)
+        .await
+        .expect("append");
+
+    // Many rounds, so that the race (rather than the up-front version check) is exercised too.
+    for round in 1..=20u64 {
+        let (events_a, events_b, meta) = ([event("A")], [event("B")], metadata());
+        let (a, b) = tokio::join!(
+            store.append(&stream, round, &events_a, &meta, None),
+            store.append(&stream, round, &events_b, &meta, None),
+        );
+        let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
+        let loser = if a.is_ok() { b } else { a };
+        assert!(matches!(loser, Err(StoreError::Conflict { .. })), "{loser:?}");
+    }
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 21);
+}
+
+#[tokio::test]
+async fn a_retried_command_returns_its_first_result_and_appends_nothing() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("team", "t1");
+    let idem = Idempotency {
+        scope: "CreateTeam/team-a".into(),
+        key: "key-1".into(),
+        fingerprint: b"request-digest".to_vec(),
+        response: b"first response".to_vec(),
+    };
+
+    let first = store
+        .append(&stream, 0, &[event("Created")], &metadata(), Some(&idem))
+        .await
+        .expect("first");
+    assert!(matches!(first, AppendOutcome::Appended { .. }));
+
+    // The retry even carries a stale expected version: the key answers before the version check.
+    let retry = Idempotency {
+        response: b"second response".to_vec(),
+        ..idem.clone()
+    };
+    let again = store
+        .append(&stream, 0, &[event("Created")], &metadata(), Some(&retry))
+        .await
+        .expect("retry");
+    assert_eq!(
+        again,
+        AppendOutcome::Replayed {
+            response: b"first response".to_vec()
+        }
+    );
+    assert_eq!(store.load_stream(&stream).await.expect("load").len(), 1);
+
+    let reused = Idempotency {
+        fingerprint: b"another request".to_vec(),
+        ..idem
+    };
+    let err = store
+        .append(&stream, 1, &[event("Renamed")], &metadata(), Some(&reused))
+        .await
+        .expect_err("a reused key with another request must fail");
+    assert!(matches!(err, StoreError::IdempotencyKeyReused { .. }), "{err:?}");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 1);
+}
+
+#[tokio::test]
+async fn a_conflicting_append_does_not_keep_its_idempotency_key() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("team", "t1");
+    store
+        .append(&stream, 0, &[event("Created")], &metadata(), None)
+        .await
+        .expect("append");
+    let idem = Idempotency {
+        scope: "RenameTeam/team-a".into(),
+        key: "k".into(),
+        fingerprint: b"f".to_vec(),
+        response: b"r".to_vec(),
+    };
+    let err = store
+        .append(&stream, 0, &[event("Renamed")], &metadata(), Some(&idem))
+        .await
+        .expect_err("stale version");
+    assert!(matches!(err, StoreError::Conflict { .. }));
+    // The same key at the right version now goes through: the failed attempt left no record.
+    let ok = store
+        .append(&stream, 1, &[event("Renamed")], &metadata(), Some(&idem))
+        .await
+        .expect("retry at the right version");
+    assert!(matches!(ok, AppendOutcome::Appended { version: 2, .. }));
+}
+
+#[tokio::test]
+async fn events_are_append_only() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    store
+        .append(&StreamId::new("team", "t1"), 0, &[event("Created")], &metadata(), None)
+        .await
+        .expect("append");
+    for sql in ["UPDATE events SET actor = 'x'", "DELETE FROM events"] {
+        let err = sqlx::query(sql)
+            .execute(store.pool())
+            .await
+            .expect_err("history must not change");
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn read_all_does_not_skip_a_transaction_that_commits_late() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+
+    // A transaction takes its position first but commits last.
+    let mut late = store.pool().begin().await.expect("begin");
+    sqlx::query(
+        "INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+             schema_version, occurred_at, correlation_id, causation_id, actor, payload)
+         VALUES (gen_random_uuid(), 'request', 'late', 1, 'test.v1.Late', 1, now(), 'c', 'c', 'a', '')",
+    )
+    .execute(&mut *late)
+    .await
+    .expect("late insert");
+
+    store
+        .append(&StreamId::new("request", "early"), 0, &[event("Early")], &metadata(), None)
+        .await
+        .expect("early append");
+
+    // While the late transaction runs, nothing at or after it is visible to the relay.
+    let seen = store.read_all(Position::START, 100).await.expect("read");
+    assert!(seen.is_empty(), "read past a running transaction: {seen:?}");
+
+    late.commit().await.expect("commit late");
+    let seen = store.read_all(Position::START, 100).await.expect("read");
+    let types: Vec<_> = seen.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["test.v1.Late", "test.v1.Early"], "commit order");
+    assert!(seen[0].position.position < seen[1].position.position);
+
+    // Paging from the first event's position yields exactly the rest.
+    let rest = store.read_all(seen[0].position, 100).await.expect("read rest");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].event_id, seen[1].event_id);
+    assert_eq!(store.head().await.expect("head"), seen[1].position);
+}
+
+#[tokio::test]
+async fn checkpoints_round_trip() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let pool = store.pool();
+    assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), Position::START);
+    let at = Position {
+        tx_id: 1234,
+        position: 56,
+    };
+    save_checkpoint(pool, "relay", at).await.expect("save");
+    save_checkpoint(pool, "other", Position::START).await.expect("save other");
+    assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), at);
+}
+
+#[tokio::test]
+async fn migrations_run_twice_and_concurrently() {
+    let db = TestDatabase::create().await;
+    let a = EventStore::new(db.pool());
+    let b = a.clone();
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.expect("first replica migrates");
+    rb.expect("second replica migrates");
+    a.migrate().await.expect("again");
+}
