@@ -29,8 +29,35 @@ pub async fn load_checkpoint<'e>(
     }
 }
 
-/// Records that relay `name` has published everything up to and including `position`. Also the
-/// way to make a relay republish: save an earlier position.
+/// Moves relay `name`'s checkpoint from `from` to `to`, only if nobody moved it meanwhile (a
+/// rewind, or a second relay). Returns whether it moved.
+pub async fn advance_checkpoint<'e>(
+    executor: impl PgExecutor<'e>,
+    name: &str,
+    from: Position,
+    to: Position,
+) -> Result<bool, StoreError> {
+    let moved = sqlx::query(
+        "INSERT INTO relay_checkpoints AS c (relay, last_tx_id, last_position, updated_at)
+         VALUES ($1, $4::text::xid8, $5, now())
+         ON CONFLICT (relay) DO UPDATE
+         SET last_tx_id = EXCLUDED.last_tx_id, last_position = EXCLUDED.last_position,
+             updated_at = now()
+         WHERE c.last_tx_id = $2::text::xid8 AND c.last_position = $3",
+    )
+    .bind(name)
+    .bind(from.tx_id.to_string())
+    .bind(from.position)
+    .bind(to.tx_id.to_string())
+    .bind(to.position)
+    .execute(executor)
+    .await?
+    .rows_affected();
+    Ok(moved == 1)
+}
+
+/// Sets relay `name`'s checkpoint to `position` unconditionally: the way to make a relay
+/// republish everything after an earlier position.
 pub async fn save_checkpoint<'e>(
     executor: impl PgExecutor<'e>,
     name: &str,

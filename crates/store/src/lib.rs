@@ -12,7 +12,7 @@ mod event;
 mod read;
 
 pub use append::{AppendOutcome, Idempotency};
-pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 

@@ -2,7 +2,7 @@
 
 use chain_store::{
     AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position,
-    StoreError, StreamId, load_checkpoint, save_checkpoint,
+    StoreError, StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
 use chain_testkit::TestDatabase;
 use chrono::Utc;
@@ -240,6 +240,17 @@ async fn checkpoints_round_trip() {
     save_checkpoint(pool, "relay", at).await.expect("save");
     save_checkpoint(pool, "other", Position::START).await.expect("save other");
     assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), at);
+
+    // Advancing is compare-and-set: it fails when someone rewound meanwhile.
+    let later = Position {
+        tx_id: 2000,
+        position: 99,
+    };
+    assert!(advance_checkpoint(pool, "relay", at, later).await.expect("advance"));
+    save_checkpoint(pool, "relay", Position::START).await.expect("rewind");
+    assert!(!advance_checkpoint(pool, "relay", later, at).await.expect("stale advance"));
+    assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), Position::START);
+    assert!(advance_checkpoint(pool, "new", Position::START, at).await.expect("first advance"));
 }
 
 #[tokio::test]

@@ -1,0 +1,27 @@
+//! The outbox relay: publishes committed events from a service's event store to its JetStream
+//! stream in commit order, with exactly one replica publishing at a time.
+//!
+//! How it stays correct:
+//! - **Commit order, no skipped rows.** It reads with [`EventStore::read_all`], which orders by
+//!   `(tx_id, position)` and stops below the oldest running transaction.
+//! - **At least once, deduplicated to exactly once.** The checkpoint moves only after JetStream
+//!   acknowledged the whole batch; a relay killed in between republishes, and the server drops
+//!   the repeats by `Nats-Msg-Id` (the event id).
+//! - **One publisher.** A replica relays only while it holds a session advisory lock on a
+//!   dedicated connection, and it moves the checkpoint through that same connection, so a replica
+//!   that lost its connection (and with it the lock) can no longer move it.
+//! - **Wakes on commit.** `append_events` sends `NOTIFY chain_events`; the relay `LISTEN`s, and
+//!   polls slowly as a fallback for writes that do not notify.
+//! - **PostgreSQL is the truth.** [`rewind`] moves the checkpoint back (to the start, after
+//!   NATS lost its store) and the relay republishes from there.
+//!
+//! [`EventStore::read_all`]: chain_store::EventStore::read_all
+
+mod envelope;
+mod error;
+mod leader;
+mod relay;
+
+pub use envelope::to_envelope;
+pub use error::RelayError;
+pub use relay::{Relay, RelayConfig, RelayStats, rewind};

@@ -1,0 +1,172 @@
+//! The relay loop: take leadership, then publish every committed event after the checkpoint,
+//! waking on `NOTIFY` and shutting down on request.
+
+use crate::leader::Leadership;
+use crate::{RelayError, to_envelope};
+use chain_bus::Publisher;
+use chain_store::{
+    APPENDED_CHANNEL, EventStore, Position, advance_checkpoint, load_checkpoint, save_checkpoint,
+};
+use sqlx::postgres::PgListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How a relay behaves.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Names the checkpoint and the leadership lock; one per service database.
+    pub name: String,
+    /// Events read and published per round.
+    pub batch_size: u32,
+    /// How often a leader looks for events when no `NOTIFY` arrived.
+    pub fallback_poll: Duration,
+    /// How often a standby replica tries to take over.
+    pub standby_retry: Duration,
+}
+
+impl RelayConfig {
+    /// Defaults for relay `name`.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            batch_size: 1_000,
+            fallback_poll: Duration::from_secs(1),
+            standby_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Counters a relay keeps, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Events the server stored.
+    pub published: AtomicU64,
+    /// Events the server dropped as repeats.
+    pub duplicates: AtomicU64,
+    /// Whether this replica currently leads.
+    pub leading: AtomicBool,
+}
+
+/// Publishes one service's events.
+#[derive(Clone)]
+pub struct Relay {
+    store: EventStore,
+    publisher: Publisher,
+    config: RelayConfig,
+    stats: Arc<RelayStats>,
+}
+
+impl Relay {
+    /// A relay from `store` to `publisher`.
+    pub fn new(store: EventStore, publisher: Publisher, config: RelayConfig) -> Self {
+        Self {
+            store,
+            publisher,
+            config,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Live counters.
+    pub fn stats(&self) -> Arc<RelayStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Relays until `shutdown` is cancelled: leads when it can, stands by otherwise, and
+    /// recovers from store and bus failures by starting over from the checkpoint.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            let pause = match Leadership::try_acquire(self.store.pool(), &self.config.name).await {
+                Ok(Some(leadership)) => {
+                    info!(relay = %self.config.name, "relay leads");
+                    self.stats.leading.store(true, Ordering::Relaxed);
+                    let outcome = self.lead(leadership, &shutdown).await;
+                    self.stats.leading.store(false, Ordering::Relaxed);
+                    match outcome {
+                        Ok(()) => return,
+                        Err(error) => {
+                            warn!(relay = %self.config.name, %error, "relay stopped leading");
+                            self.config.standby_retry
+                        }
+                    }
+                }
+                Ok(None) => self.config.standby_retry,
+                Err(error) => {
+                    warn!(relay = %self.config.name, %error, "cannot reach the store");
+                    self.config.standby_retry
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn lead(
+        &self,
+        mut leadership: Leadership,
+        shutdown: &CancellationToken,
+    ) -> Result<(), RelayError> {
+        let mut listener = PgListener::connect_with(self.store.pool()).await?;
+        listener.listen(APPENDED_CHANNEL).await?;
+        loop {
+            self.pass(&mut leadership).await?;
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                notification = listener.recv() => { notification?; }
+                () = tokio::time::sleep(self.config.fallback_poll) => {}
+            }
+        }
+    }
+
+    /// Publishes everything committed so far, if no other replica leads. Returns how many
+    /// events were published, or `None` when another replica holds the lock.
+    pub async fn drain(&self) -> Result<Option<u64>, RelayError> {
+        match Leadership::try_acquire(self.store.pool(), &self.config.name).await? {
+            Some(mut leadership) => Ok(Some(self.pass(&mut leadership).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Publishes batches until none is left.
+    async fn pass(&self, leadership: &mut Leadership) -> Result<u64, RelayError> {
+        let mut total = 0;
+        loop {
+            let from = load_checkpoint(leadership.connection(), &self.config.name).await?;
+            let batch = self.store.read_all(from, self.config.batch_size).await?;
+            let Some(last) = batch.last() else {
+                return Ok(total);
+            };
+            let to = last.position;
+            let envelopes: Vec<_> = batch.iter().map(to_envelope).collect();
+            let report = self.publisher.publish_all(&envelopes).await?;
+            self.stats
+                .published
+                .fetch_add(report.stored as u64, Ordering::Relaxed);
+            self.stats
+                .duplicates
+                .fetch_add(report.duplicates as u64, Ordering::Relaxed);
+            if !advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {
+                debug!(relay = %self.config.name, "checkpoint moved meanwhile (rewind); rereading");
+            }
+            total += batch.len() as u64;
+        }
+    }
+}
+
+/// Moves relay `name`'s checkpoint back to `to` (for example [`Position::START`] after NATS lost
+/// its store) and wakes the leader, which republishes everything after it. Events the bus still
+/// holds are dropped there as duplicates within its window; consumers deduplicate the rest.
+pub async fn rewind(store: &EventStore, name: &str, to: Position) -> Result<(), RelayError> {
+    save_checkpoint(store.pool(), name, to).await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(APPENDED_CHANNEL)
+        .execute(store.pool())
+        .await?;
+    info!(relay = name, position = %to, "relay rewound");
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The relay against real PostgreSQL and real NATS: commit order, exactly-once delivery into the
+//! stream across kills and a wiped NATS store, one leader among replicas, wake-up on NOTIFY.
+
+use async_nats::jetstream;
+use chain_bus::{BusLayout, MSG_ID_HEADER, Publisher, decode_envelope, ensure_stream};
+use chain_relay::{Relay, RelayConfig, rewind};
+use chain_store::{EventMetadata, EventStore, NewEvent, Position, StreamId};
+use chain_testkit::{NatsRoot, OwnNatsServer, TestDatabase, nats_url, wait_until};
+use chrono::Utc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SERVICE: &str = "requests";
+
+struct Fixture {
+    _db: TestDatabase,
+    store: EventStore,
+    js: jetstream::Context,
+    layout: BusLayout,
+}
+
+impl Fixture {
+    async fn new(nats: &str) -> Fixture {
+        let db = TestDatabase::create().await;
+        let store = EventStore::new(db.pool());
+        store.migrate().await.expect("migrate");
+        let js = chain_bus::connect(nats).await.expect("nats");
+        let layout = BusLayout::new(NatsRoot::unique());
+        ensure_stream(&js, &layout, SERVICE).await.expect("stream");
+        Fixture {
+            _db: db,
+            store,
+            js,
+            layout,
+        }
+    }
+
+    fn relay(&self, config: RelayConfig) -> Relay {
+        let publisher = Publisher::new(self.js.clone(), self.layout.clone(), SERVICE, 256);
+        Relay::new(self.store.clone(), publisher, config)
+    }
+
+    /// Appends `count` events spread over a few streams; returns their ids in append order.
+    async fn append(&self, count: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(count);
+        for i in 0..count {
+            let stream = StreamId::new("request", format!("r{}", i % 7));
+            let version = self.store.stream_version(&stream).await.expect("version");
+            let event = NewEvent::new("customerchain.v1.RequestOpened", 1, Utc::now(), vec![1; 64]);
+            ids.push(event.event_id.to_string());
+            self.store
+                .append(&stream, version, &[event], &EventMetadata::default(), None)
+                .await
+                .expect("append");
+        }
+        ids
+    }
+
+    /// Every event id in the JetStream stream, in stream order.
+    async fn published_ids(&self) -> Vec<String> {
+        stream_ids(&self.js, &self.layout).await
+    }
+}
+
+async fn stream_ids(js: &jetstream::Context, layout: &BusLayout) -> Vec<String> {
+    let stream = js
+        .get_stream(layout.stream_name(SERVICE))
+        .await
+        .expect("stream exists");
+    let last = stream.get_info().await.expect("info").state.last_sequence;
+    let mut ids = Vec::new();
+    for sequence in 1..=last {
+        let Ok(message) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        let envelope = decode_envelope(&message.payload).expect("envelope");
+        let header = message
+            .headers
+            .get(MSG_ID_HEADER)
+            .map(|v| v.as_str().to_owned());
+        assert_eq!(header.as_deref(), Some(envelope.event_id.as_str()), "dedup header");
+        ids.push(envelope.event_id);
+    }
+    ids
+}
+
+fn quick(name: &str) -> RelayConfig {
+    RelayConfig {
+        fallback_poll: Duration::from_millis(50),
+        standby_retry: Duration::from_millis(50),
+        ..RelayConfig::named(name)
+    }
+}
+
+#[tokio::test]
+async fn publishes_every_committed_event_once_in_commit_order() {
+    let fx = Fixture::new(&nats_url()).await;
+    let ids = fx.append(40).await;
+    let relay = fx.relay(quick("relay"));
+    assert_eq!(relay.drain().await.expect("drain"), Some(40));
+    assert_eq!(relay.drain().await.expect("second drain"), Some(0), "nothing twice");
+
+    let committed: Vec<String> = fx
+        .store
+        .read_all(Position::START, 1_000)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    assert_eq!(committed, ids, "sequential appends commit in append order");
+    assert_eq!(fx.published_ids().await, committed);
+}
+
+#[tokio::test]
+async fn a_relay_killed_before_its_checkpoint_leaves_no_duplicate_in_the_stream() {
+    let fx = Fixture::new(&nats_url()).await;
+    let mut ids = fx.append(30).await;
+
+    // Abort the running relay again and again while more events are appended; some aborts land
+    // between publishing a batch and moving the checkpoint.
+    for round in 0..8u64 {
+        let shutdown = CancellationToken::new();
+        let relay = fx.relay(RelayConfig {
+            batch_size: 7,
+            ..quick("relay")
+        });
+        let task = tokio::spawn(relay.run(shutdown.clone()));
+        ids.extend(fx.append(10).await);
+        tokio::time::sleep(Duration::from_millis(5 * round)).await;
+        task.abort();
+        let _ = task.await;
+    }
+    let relay = fx.relay(quick("relay"));
+    relay.drain().await.expect("final drain");
+
+    let published = fx.published_ids().await;
+    let mut sorted_published = published.clone();
+    sorted_published.sort();
+    sorted_published.dedup();
+    assert_eq!(sorted_published.len(), published.len(), "no event twice");
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort();
+    assert_eq!(sorted_published, sorted_ids, "every event once");
+}
+
+#[tokio::test]
+async fn republishes_everything_after_nats_loses_its_store() {
+    let mut nats = OwnNatsServer::start().await;
+    let fx = Fixture::new(&nats.url()).await;
+    let ids = fx.append(25).await;
+    let relay = fx.relay(quick("relay"));
+    relay.drain().await.expect("drain");
+    assert_eq!(fx.published_ids().await, ids);
+
+    nats.kill().expect("kill nats");
+    nats.wipe_store().expect("wipe");
+    nats.restart().await.expect("restart");
+
+    let js = chain_bus::connect(&nats.url()).await.expect("reconnect");
+    ensure_stream(&js, &fx.layout, SERVICE)
+        .await
+        .expect("stream again");
+    assert!(stream_ids(&js, &fx.layout).await.is_empty(), "the store was wiped");
+
+    // Without a rewind the relay believes everything is out already.
+    let relay = Relay::new(
+        fx.store.clone(),
+        Publisher::new(js.clone(), fx.layout.clone(), SERVICE, 64),
+        quick("relay"),
+    );
+    assert_eq!(relay.drain().await.expect("drain"), Some(0));
+
+    rewind(&fx.store, "relay", Position::START)
+        .await
+        .expect("rewind");
+    assert_eq!(relay.drain().await.expect("republish"), Some(25));
+    assert_eq!(stream_ids(&js, &fx.layout).await, ids);
+
+    // A second rewind republishes into a stream that still has everything: all duplicates.
+    rewind(&fx.store, "relay", Position::START)
+        .await
+        .expect("rewind");
+    relay.drain().await.expect("republish again");
+    assert_eq!(stream_ids(&js, &fx.layout).await, ids);
+    let stats = relay.stats();
+    assert_eq!(
+        stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        25
+    );
+}
+
+#[tokio::test]
+async fn only_one_replica_relays_and_another_takes_over() {
+    let fx = Fixture::new(&nats_url()).await;
+    let leader = fx.relay(quick("relay"));
+    let stats = leader.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(leader.run(shutdown.clone()));
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || stats
+            .leading
+            .load(std::sync::atomic::Ordering::Relaxed))
+        .await,
+        "the first replica leads"
+    );
+
+    let standby = fx.relay(quick("relay"));
+    assert_eq!(standby.drain().await.expect("drain"), None, "lock is taken");
+
+    let first = fx.append(5).await;
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || fx
+            .published_ids()
+            .await
+            .len()
+            == 5)
+        .await
+    );
+
+    shutdown.cancel();
+    task.await.expect("leader stops");
+    let standby_stats = standby.stats();
+    let standby_shutdown = CancellationToken::new();
+    let standby_task = tokio::spawn(standby.run(standby_shutdown.clone()));
+    let second = fx.append(5).await;
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || fx
+            .published_ids()
+            .await
+            .len()
+            == 10)
+        .await,
+        "the standby took over"
+    );
+    assert!(standby_stats.leading.load(std::sync::atomic::Ordering::Relaxed));
+    standby_shutdown.cancel();
+    standby_task.await.expect("standby stops");
+    assert_eq!(fx.published_ids().await, [first, second].concat());
+}
+
+#[tokio::test]
+async fn a_commit_wakes_the_relay_without_waiting_for_its_poll() {
+    let fx = Fixture::new(&nats_url()).await;
+    let relay = fx.relay(RelayConfig {
+        fallback_poll: Duration::from_secs(3_600),
+        ..RelayConfig::named("relay")
+    });
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(relay.run(shutdown.clone()));
+    // Let it take the lead and block on LISTEN.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fx.append(1).await;
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), async || fx
+            .published_ids()
+            .await
+            .len()
+            == 1)
+        .await,
+        "NOTIFY woke the relay"
+    );
+    shutdown.cancel();
+    task.await.expect("stops");
+}
