@@ -1,0 +1,76 @@
+//! Spans for NATS hops, following the OpenTelemetry messaging conventions: the relay's publish
+//! span continues the trace stored with the event, a consumer's process span continues the
+//! publish span found in the message headers, and a span that handles a batch links to each
+//! message's trace instead of picking one parent.
+
+use crate::TraceContext;
+use crate::propagation::extract_from_nats;
+use async_nats::HeaderMap;
+use opentelemetry::trace::TraceContextExt as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The span of publishing one event to `subject`, a child of the context the event was stored
+/// with (if any). Publish inside it, with the headers filled by
+/// [`crate::propagation::inject_into_nats`] in it, so the consumer continues this span.
+pub fn publish_span(
+    subject: &str,
+    message_id: &str,
+    stored: Option<&TraceContext>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "nats.publish",
+        messaging.system = "nats",
+        messaging.operation.type = "send",
+        messaging.destination.name = subject,
+        messaging.message.id = message_id,
+        otel.kind = "producer",
+        otel.name = format!("publish {subject}"),
+    );
+    if let Some(stored) = stored {
+        continue_trace(&span, stored.context());
+    }
+    span
+}
+
+/// The span of processing one received message, a child of the context in its headers (if
+/// any). Run the handler inside it; events the handler emits then carry this trace on.
+pub fn process_span(
+    subject: &str,
+    message_id: &str,
+    consumer_group: &str,
+    headers: Option<&HeaderMap>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "nats.process",
+        messaging.system = "nats",
+        messaging.operation.type = "process",
+        messaging.destination.name = subject,
+        messaging.message.id = message_id,
+        messaging.consumer.group.name = consumer_group,
+        otel.kind = "consumer",
+        otel.name = format!("process {subject}"),
+    );
+    if let Some(headers) = headers {
+        continue_trace(&span, extract_from_nats(headers));
+    }
+    span
+}
+
+/// Links `span` to the trace of every message in a batch that carries one; call it before the
+/// span is entered so the links are part of the span from its start.
+pub fn link_messages<'a>(span: &tracing::Span, batch: impl IntoIterator<Item = &'a HeaderMap>) {
+    for headers in batch {
+        let context = extract_from_nats(headers);
+        let linked = context.span().span_context().clone();
+        if linked.is_valid() {
+            span.add_link(linked);
+        }
+    }
+}
+
+fn continue_trace(span: &tracing::Span, parent: opentelemetry::Context) {
+    // Nothing to continue, or the span is disabled: it stays a child of the current context.
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
