@@ -52,7 +52,10 @@ impl Publisher {
 
     /// Publishes `envelopes` in order and returns once every one is acknowledged. On error some
     /// prefix may have been stored; republishing the whole batch is safe (deduplicated by id).
-    pub async fn publish_all(&self, envelopes: &[EventEnvelope]) -> Result<PublishReport, BusError> {
+    pub async fn publish_all(
+        &self,
+        envelopes: &[EventEnvelope],
+    ) -> Result<PublishReport, BusError> {
         let mut in_flight: VecDeque<(String, PublishAckFuture)> = VecDeque::new();
         let mut report = PublishReport::default();
         for envelope in envelopes {
@@ -61,9 +64,11 @@ impl Publisher {
             {
                 settle(oldest, &mut report).await?;
             }
-            let subject =
-                self.layout
-                    .subject(&self.service, &envelope.aggregate_type, &envelope.event_type);
+            let subject = self.layout.subject(
+                &self.service,
+                &envelope.aggregate_type,
+                &envelope.event_type,
+            );
             let (headers, body) = encode_envelope(envelope);
             let ack = self
                 .js

@@ -12,7 +12,10 @@ pub(crate) struct Leadership {
 
 impl Leadership {
     /// Takes the lock for relay `name` if no other replica holds it.
-    pub(crate) async fn try_acquire(pool: &PgPool, name: &str) -> Result<Option<Self>, sqlx::Error> {
+    pub(crate) async fn try_acquire(
+        pool: &PgPool,
+        name: &str,
+    ) -> Result<Option<Self>, sqlx::Error> {
         let mut connection = pool.acquire().await?.detach();
         let acquired: bool =
             sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")

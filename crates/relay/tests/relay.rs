@@ -78,7 +78,11 @@ async fn stream_ids(js: &jetstream::Context, layout: &BusLayout) -> Vec<String> 
             .headers
             .get(MSG_ID_HEADER)
             .map(|v| v.as_str().to_owned());
-        assert_eq!(header.as_deref(), Some(envelope.event_id.as_str()), "dedup header");
+        assert_eq!(
+            header.as_deref(),
+            Some(envelope.event_id.as_str()),
+            "dedup header"
+        );
         ids.push(envelope.event_id);
     }
     ids
@@ -98,7 +102,11 @@ async fn publishes_every_committed_event_once_in_commit_order() {
     let ids = fx.append(40).await;
     let relay = fx.relay(quick("relay"));
     assert_eq!(relay.drain().await.expect("drain"), Some(40));
-    assert_eq!(relay.drain().await.expect("second drain"), Some(0), "nothing twice");
+    assert_eq!(
+        relay.drain().await.expect("second drain"),
+        Some(0),
+        "nothing twice"
+    );
 
     let committed: Vec<String> = fx
         .store
@@ -161,7 +169,10 @@ async fn republishes_everything_after_nats_loses_its_store() {
     ensure_stream(&js, &fx.layout, SERVICE)
         .await
         .expect("stream again");
-    assert!(stream_ids(&js, &fx.layout).await.is_empty(), "the store was wiped");
+    assert!(
+        stream_ids(&js, &fx.layout).await.is_empty(),
+        "the store was wiped"
+    );
 
     // Without a rewind the relay believes everything is out already.
     let relay = Relay::new(
@@ -198,9 +209,11 @@ async fn only_one_replica_relays_and_another_takes_over() {
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(leader.run(shutdown.clone()));
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || stats
-            .leading
-            .load(std::sync::atomic::Ordering::Relaxed))
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            async || stats.leading.load(std::sync::atomic::Ordering::Relaxed)
+        )
         .await,
         "the first replica leads"
     );
@@ -210,11 +223,11 @@ async fn only_one_replica_relays_and_another_takes_over() {
 
     let first = fx.append(5).await;
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || fx
-            .published_ids()
-            .await
-            .len()
-            == 5)
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            async || fx.published_ids().await.len() == 5
+        )
         .await
     );
 
@@ -225,15 +238,19 @@ async fn only_one_replica_relays_and_another_takes_over() {
     let standby_task = tokio::spawn(standby.run(standby_shutdown.clone()));
     let second = fx.append(5).await;
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(20), async || fx
-            .published_ids()
-            .await
-            .len()
-            == 10)
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            async || fx.published_ids().await.len() == 10
+        )
         .await,
         "the standby took over"
     );
-    assert!(standby_stats.leading.load(std::sync::atomic::Ordering::Relaxed));
+    assert!(
+        standby_stats
+            .leading
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     standby_shutdown.cancel();
     standby_task.await.expect("standby stops");
     assert_eq!(fx.published_ids().await, [first, second].concat());
@@ -252,11 +269,11 @@ async fn a_commit_wakes_the_relay_without_waiting_for_its_poll() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     fx.append(1).await;
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), async || fx
-            .published_ids()
-            .await
-            .len()
-            == 1)
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || fx.published_ids().await.len() == 1
+        )
         .await,
         "NOTIFY woke the relay"
     );

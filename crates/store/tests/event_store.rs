@@ -1,8 +1,8 @@
 //! The event store against a real PostgreSQL: each test gets a database of its own.
 
 use chain_store::{
-    AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position,
-    StoreError, StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
+    AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position, StoreError,
+    StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
 use chain_testkit::TestDatabase;
 use chrono::Utc;
@@ -14,7 +14,12 @@ async fn store(db: &TestDatabase) -> EventStore {
 }
 
 fn event(kind: &str) -> NewEvent {
-    NewEvent::new(format!("test.v1.{kind}"), 1, Utc::now(), kind.as_bytes().to_vec())
+    NewEvent::new(
+        format!("test.v1.{kind}"),
+        1,
+        Utc::now(),
+        kind.as_bytes().to_vec(),
+    )
 }
 
 fn metadata() -> EventMetadata {
@@ -34,7 +39,13 @@ async fn appends_and_loads_a_stream_in_order() {
     let stream = StreamId::new("request", "r1");
 
     let first = store
-        .append(&stream, 0, &[event("Opened"), event("Committed")], &metadata(), None)
+        .append(
+            &stream,
+            0,
+            &[event("Opened"), event("Committed")],
+            &metadata(),
+            None,
+        )
         .await
         .expect("first append");
     assert!(matches!(first, AppendOutcome::Appended { version: 2, .. }));
@@ -45,8 +56,14 @@ async fn appends_and_loads_a_stream_in_order() {
 
     let loaded = store.load_stream(&stream).await.expect("load");
     let types: Vec<_> = loaded.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types, ["test.v1.Opened", "test.v1.Committed", "test.v1.Fulfilled"]);
-    assert_eq!(loaded.iter().map(|e| e.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        types,
+        ["test.v1.Opened", "test.v1.Committed", "test.v1.Fulfilled"]
+    );
+    assert_eq!(
+        loaded.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     assert_eq!(loaded[0].metadata, metadata());
     assert_eq!(loaded[2].payload, b"Fulfilled");
     assert_eq!(store.stream_version(&stream).await.expect("version"), 3);
@@ -92,7 +109,10 @@ async fn two_concurrent_appends_at_the_same_version_one_wins() {
         let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
         let loser = if a.is_ok() { b } else { a };
-        assert!(matches!(loser, Err(StoreError::Conflict { .. })), "{loser:?}");
+        assert!(
+            matches!(loser, Err(StoreError::Conflict { .. })),
+            "{loser:?}"
+        );
     }
     assert_eq!(store.stream_version(&stream).await.expect("version"), 21);
 }
@@ -140,7 +160,10 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing() {
         .append(&stream, 1, &[event("Renamed")], &metadata(), Some(&reused))
         .await
         .expect_err("a reused key with another request must fail");
-    assert!(matches!(err, StoreError::IdempotencyKeyReused { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::IdempotencyKeyReused { .. }),
+        "{err:?}"
+    );
     assert_eq!(store.stream_version(&stream).await.expect("version"), 1);
 }
 
@@ -177,7 +200,13 @@ async fn events_are_append_only() {
     let db = TestDatabase::create().await;
     let store = store(&db).await;
     store
-        .append(&StreamId::new("team", "t1"), 0, &[event("Created")], &metadata(), None)
+        .append(
+            &StreamId::new("team", "t1"),
+            0,
+            &[event("Created")],
+            &metadata(),
+            None,
+        )
         .await
         .expect("append");
     for sql in ["UPDATE events SET actor = 'x'", "DELETE FROM events"] {
@@ -206,7 +235,13 @@ async fn read_all_does_not_skip_a_transaction_that_commits_late() {
     .expect("late insert");
 
     store
-        .append(&StreamId::new("request", "early"), 0, &[event("Early")], &metadata(), None)
+        .append(
+            &StreamId::new("request", "early"),
+            0,
+            &[event("Early")],
+            &metadata(),
+            None,
+        )
         .await
         .expect("early append");
 
@@ -221,7 +256,10 @@ async fn read_all_does_not_skip_a_transaction_that_commits_late() {
     assert!(seen[0].position.position < seen[1].position.position);
 
     // Paging from the first event's position yields exactly the rest.
-    let rest = store.read_all(seen[0].position, 100).await.expect("read rest");
+    let rest = store
+        .read_all(seen[0].position, 100)
+        .await
+        .expect("read rest");
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].event_id, seen[1].event_id);
     assert_eq!(store.head().await.expect("head"), seen[1].position);
@@ -232,13 +270,18 @@ async fn checkpoints_round_trip() {
     let db = TestDatabase::create().await;
     let store = store(&db).await;
     let pool = store.pool();
-    assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), Position::START);
+    assert_eq!(
+        load_checkpoint(pool, "relay").await.expect("load"),
+        Position::START
+    );
     let at = Position {
         tx_id: 1234,
         position: 56,
     };
     save_checkpoint(pool, "relay", at).await.expect("save");
-    save_checkpoint(pool, "other", Position::START).await.expect("save other");
+    save_checkpoint(pool, "other", Position::START)
+        .await
+        .expect("save other");
     assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), at);
 
     // Advancing is compare-and-set: it fails when someone rewound meanwhile.
@@ -246,11 +289,28 @@ async fn checkpoints_round_trip() {
         tx_id: 2000,
         position: 99,
     };
-    assert!(advance_checkpoint(pool, "relay", at, later).await.expect("advance"));
-    save_checkpoint(pool, "relay", Position::START).await.expect("rewind");
-    assert!(!advance_checkpoint(pool, "relay", later, at).await.expect("stale advance"));
-    assert_eq!(load_checkpoint(pool, "relay").await.expect("load"), Position::START);
-    assert!(advance_checkpoint(pool, "new", Position::START, at).await.expect("first advance"));
+    assert!(
+        advance_checkpoint(pool, "relay", at, later)
+            .await
+            .expect("advance")
+    );
+    save_checkpoint(pool, "relay", Position::START)
+        .await
+        .expect("rewind");
+    assert!(
+        !advance_checkpoint(pool, "relay", later, at)
+            .await
+            .expect("stale advance")
+    );
+    assert_eq!(
+        load_checkpoint(pool, "relay").await.expect("load"),
+        Position::START
+    );
+    assert!(
+        advance_checkpoint(pool, "new", Position::START, at)
+            .await
+            .expect("first advance")
+    );
 }
 
 #[tokio::test]

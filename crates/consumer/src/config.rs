@@ -1,0 +1,72 @@
+//! How a durable consumer is set up on the server and how it retries.
+
+use std::time::Duration;
+
+/// A durable pull consumer's settings.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    /// Durable name on the server, also the key of this consumer's inbox rows.
+    pub name: String,
+    /// The stream to read, e.g. `CHAIN_REQUESTS`.
+    pub stream: String,
+    /// The subject filter, covering whole aggregates (see the crate docs).
+    pub filter_subject: String,
+    /// Deliveries before a failing message is parked.
+    pub max_deliver: i64,
+    /// Delay before each redelivery after a handler failure; the last entry repeats.
+    pub retry_backoff: Vec<Duration>,
+    /// Delay before an event that skipped ahead of its stream is offered again.
+    pub gap_delay: Duration,
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Unacknowledged messages the server lets this consumer hold.
+    pub max_ack_pending: i64,
+}
+
+impl ConsumerConfig {
+    /// Defaults for consumer `name` on `stream`, filtered by `filter_subject`.
+    pub fn new(
+        name: impl Into<String>,
+        stream: impl Into<String>,
+        filter_subject: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            stream: stream.into(),
+            filter_subject: filter_subject.into(),
+            max_deliver: 8,
+            retry_backoff: vec![
+                Duration::from_millis(100),
+                Duration::from_millis(500),
+                Duration::from_secs(2),
+                Duration::from_secs(5),
+            ],
+            gap_delay: Duration::from_millis(200),
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 1_000,
+        }
+    }
+
+    /// The delay before redelivery after the `delivered`-th failed delivery.
+    pub(crate) fn retry_delay(&self, delivered: i64) -> Duration {
+        let index = usize::try_from(delivered.saturating_sub(1)).unwrap_or(0);
+        self.retry_backoff
+            .get(index)
+            .or(self.retry_backoff.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_follows_the_backoff_and_repeats_its_last_step() {
+        let config = ConsumerConfig::new("c", "S", "s.>");
+        assert_eq!(config.retry_delay(1), Duration::from_millis(100));
+        assert_eq!(config.retry_delay(2), Duration::from_millis(500));
+        assert_eq!(config.retry_delay(40), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,346 @@
+//! Durable consumers against real PostgreSQL and NATS: duplicates and reordering converge on the
+//! in-order state, poison messages are parked while later ones flow, failures retry then park.
+
+use async_nats::jetstream;
+use chain_bus::{BusLayout, encode_envelope, ensure_stream};
+use chain_consumer::{
+    ConsumerConfig, EventConsumer, Handler, HandlerError, list_dead_letters, migrate,
+};
+use chain_proto::customerchain::v1::EventEnvelope;
+use chain_testkit::{NatsRoot, TestDatabase, nats_url, wait_until};
+use sqlx::{PgConnection, PgPool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const SERVICE: &str = "requests";
+
+/// Appends each applied event to a projection table, so the final state shows order and
+/// multiplicity. Event types steer failures: `Poison` is refused, `Flaky` fails its first two
+/// deliveries, `Broken` always fails.
+#[derive(Default)]
+struct Recorder {
+    flaky_failures: AtomicU32,
+}
+
+impl Handler for Recorder {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        match event.event_type.as_str() {
+            "test.Poison" => {
+                return Err(HandlerError::Poison(
+                    "unknown event type test.Poison".into(),
+                ));
+            }
+            "test.Broken" => return Err(HandlerError::Transient("dependency down".into())),
+            "test.Flaky" if self.flaky_failures.fetch_add(1, Ordering::SeqCst) < 2 => {
+                return Err(HandlerError::Transient("hiccup".into()));
+            }
+            _ => {}
+        }
+        sqlx::query("INSERT INTO applied (aggregate_id, version, event_type) VALUES ($1, $2, $3)")
+            .bind(&event.aggregate_id)
+            .bind(i64::try_from(event.aggregate_version).expect("small version"))
+            .bind(&event.event_type)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+struct Fixture {
+    _db: TestDatabase,
+    pool: PgPool,
+    js: jetstream::Context,
+    layout: BusLayout,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let db = TestDatabase::create().await;
+        let pool = db.pool();
+        migrate(&pool).await.expect("inbox migrations");
+        sqlx::query("CREATE TABLE applied (seq bigserial, aggregate_id text, version bigint, event_type text)")
+            .execute(&pool)
+            .await
+            .expect("projection table");
+        let js = chain_bus::connect(&nats_url()).await.expect("nats");
+        let layout = BusLayout::new(NatsRoot::unique());
+        ensure_stream(&js, &layout, SERVICE).await.expect("stream");
+        Fixture {
+            _db: db,
+            pool,
+            js,
+            layout,
+        }
+    }
+
+    /// Publishes raw bytes, without a dedup id, so duplicates reach the consumer.
+    async fn publish_raw(&self, event_type: &str, body: Vec<u8>) {
+        let subject = self.layout.subject(SERVICE, "request", event_type);
+        self.js
+            .publish(subject, body.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+
+    async fn publish(&self, envelope: &EventEnvelope) {
+        let (_, body) = encode_envelope(envelope);
+        self.publish_raw(&envelope.event_type, body.to_vec()).await;
+    }
+
+    fn start(
+        &self,
+        config: ConsumerConfig,
+    ) -> (
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+        Arc<chain_consumer::ConsumerStats>,
+    ) {
+        let consumer = EventConsumer::new(
+            self.pool.clone(),
+            self.js.clone(),
+            config,
+            Recorder::default(),
+        );
+        let stats = consumer.stats();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(shutdown.clone()));
+        (shutdown, task, stats)
+    }
+
+    fn config(&self) -> ConsumerConfig {
+        ConsumerConfig {
+            retry_backoff: vec![Duration::from_millis(20)],
+            gap_delay: Duration::from_millis(20),
+            ..ConsumerConfig::new(
+                "projector",
+                self.layout.stream_name(SERVICE),
+                self.layout.service_subjects(SERVICE),
+            )
+        }
+    }
+
+    async fn applied(&self) -> Vec<(String, i64, String)> {
+        sqlx::query_as("SELECT aggregate_id, version, event_type FROM applied ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .expect("projection")
+    }
+}
+
+fn envelope(aggregate_id: &str, version: u64, event_type: &str) -> EventEnvelope {
+    EventEnvelope {
+        // A stable id per (stream, version): a duplicate is the same event delivered again.
+        event_id: uuid::Uuid::from_u64_pair(
+            aggregate_id
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))),
+            version,
+        )
+        .to_string(),
+        aggregate_type: "request".into(),
+        aggregate_id: aggregate_id.into(),
+        aggregate_version: version,
+        event_type: event_type.into(),
+        schema_version: 1,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn duplicates_and_reordering_end_in_the_in_order_state() {
+    let fx = Fixture::new().await;
+    // Stream A arrives shuffled and with repeats; stream B in order, interleaved.
+    let order = [
+        ("a", 3),
+        ("b", 1),
+        ("a", 1),
+        ("a", 1),
+        ("b", 2),
+        ("a", 2),
+        ("a", 5),
+        ("a", 3),
+        ("b", 2),
+        ("a", 4),
+        ("b", 3),
+        ("a", 2),
+    ];
+    for (stream, version) in order {
+        fx.publish(&envelope(stream, version, "test.Step")).await;
+    }
+    let (shutdown, task, stats) = fx.start(fx.config());
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() >= 8
+        )
+        .await,
+        "all eight distinct events applied"
+    );
+    // Let any stray redelivery arrive before judging.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let applied = fx.applied().await;
+    let versions_of = |id: &str| -> Vec<i64> {
+        applied
+            .iter()
+            .filter(|(a, _, _)| a == id)
+            .map(|(_, v, _)| *v)
+            .collect()
+    };
+    assert_eq!(
+        versions_of("a"),
+        [1, 2, 3, 4, 5],
+        "stream a in order, once each"
+    );
+    assert_eq!(versions_of("b"), [1, 2, 3], "stream b in order, once each");
+    assert_eq!(stats.applied.load(Ordering::Relaxed), 8);
+    assert!(
+        stats.skipped.load(Ordering::Relaxed) >= 4,
+        "the repeats were skipped"
+    );
+    assert!(
+        list_dead_letters(&fx.pool, "projector")
+            .await
+            .expect("dlq")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_poison_message_is_parked_with_its_reason_while_later_ones_flow() {
+    let fx = Fixture::new().await;
+    fx.publish_raw("test.Garbage", b"\xff\xff not protobuf".to_vec())
+        .await;
+    fx.publish(&envelope("p", 1, "test.Poison")).await;
+    fx.publish(&envelope("q", 1, "test.Step")).await;
+    fx.publish(&envelope("q", 2, "test.Step")).await;
+
+    let (shutdown, task, stats) = fx.start(fx.config());
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() == 2
+        )
+        .await,
+        "later messages flow past the poison"
+    );
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(25),
+            async || stats.parked.load(Ordering::Relaxed) == 2
+        )
+        .await
+    );
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let parked = list_dead_letters(&fx.pool, "projector").await.expect("dlq");
+    assert_eq!(parked.len(), 2);
+    assert!(
+        parked[0].reason.contains("undecodable envelope"),
+        "{}",
+        parked[0].reason
+    );
+    assert_eq!(parked[0].event_id, None);
+    assert_eq!(parked[0].body, b"\xff\xff not protobuf");
+    assert!(
+        parked[1].reason.contains("unknown event type"),
+        "{}",
+        parked[1].reason
+    );
+    assert_eq!(parked[1].event_type.as_deref(), Some("test.Poison"));
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_retried_then_parked_and_a_flaky_one_recovers() {
+    let fx = Fixture::new().await;
+    fx.publish(&envelope("broken", 1, "test.Broken")).await;
+    fx.publish(&envelope("flaky", 1, "test.Flaky")).await;
+    fx.publish(&envelope("fine", 1, "test.Step")).await;
+
+    let config = ConsumerConfig {
+        max_deliver: 3,
+        ..fx.config()
+    };
+    let (shutdown, task, stats) = fx.start(config);
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || stats.parked.load(Ordering::Relaxed) == 1 && fx.applied().await.len() == 2
+        )
+        .await,
+        "broken parked, flaky and fine applied"
+    );
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let parked = list_dead_letters(&fx.pool, "projector").await.expect("dlq");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].deliveries, 3);
+    assert!(
+        parked[0]
+            .reason
+            .contains("gave up after 3 deliveries: dependency down"),
+        "{}",
+        parked[0].reason
+    );
+    let applied: Vec<String> = fx
+        .applied()
+        .await
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert!(applied.contains(&"flaky".to_owned()) && applied.contains(&"fine".to_owned()));
+}
+
+#[tokio::test]
+async fn a_restarted_consumer_resumes_without_reapplying() {
+    let fx = Fixture::new().await;
+    for version in 1..=3 {
+        fx.publish(&envelope("r", version, "test.Step")).await;
+    }
+    let (shutdown, task, _) = fx.start(fx.config());
+    assert!(
+        wait_until(
+            Duration::from_secs(10),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() == 3
+        )
+        .await
+    );
+    shutdown.cancel();
+    task.await.expect("stops");
+
+    // The same events again (a relay republish) plus one new one, to a fresh process.
+    for version in 1..=4 {
+        fx.publish(&envelope("r", version, "test.Step")).await;
+    }
+    let (shutdown, task, stats) = fx.start(fx.config());
+    assert!(
+        wait_until(
+            Duration::from_secs(10),
+            Duration::from_millis(25),
+            async || stats.skipped.load(Ordering::Relaxed) == 3
+                && stats.applied.load(Ordering::Relaxed) == 1
+        )
+        .await
+    );
+    shutdown.cancel();
+    task.await.expect("stops");
+    let versions: Vec<i64> = fx.applied().await.into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+}
