@@ -2,7 +2,7 @@
 
 use crate::{EventMetadata, EventStore, NewEvent, StoreError, StreamId};
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
 /// The idempotency record stored with an append: a retry with the same `scope` and `key` returns
@@ -54,52 +54,73 @@ impl EventStore {
         metadata: &EventMetadata,
         idempotency: Option<&Idempotency>,
     ) -> Result<AppendOutcome, StoreError> {
-        if events.is_empty() {
-            return Err(StoreError::EmptyAppend);
-        }
-        let expected = i64::try_from(expected_version)
-            .map_err(|_| StoreError::Corrupt(format!("expected version {expected_version}")))?;
-        let columns = Columns::from(events);
-        let row = sqlx::query(
-            "SELECT replayed, first_position, fingerprint, response FROM append_events(
-                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        append_in(
+            self.pool(),
+            stream,
+            expected_version,
+            events,
+            metadata,
+            idempotency,
         )
-        .bind(&stream.aggregate_type)
-        .bind(&stream.aggregate_id)
-        .bind(expected)
-        .bind(&columns.ids)
-        .bind(&columns.types)
-        .bind(&columns.schema_versions)
-        .bind(&columns.occurred_at)
-        .bind(&columns.payloads)
-        .bind(&metadata.correlation_id)
-        .bind(&metadata.causation_id)
-        .bind(&metadata.actor)
-        .bind(&metadata.traceparent)
-        .bind(&metadata.tracestate)
-        .bind(idempotency.map(|i| &i.scope))
-        .bind(idempotency.map(|i| &i.key))
-        .bind(idempotency.map(|i| &i.fingerprint))
-        .bind(idempotency.map(|i| &i.response))
-        .fetch_one(self.pool())
         .await
-        .map_err(|e| classify(e, stream))?;
-
-        if row.try_get::<bool, _>("replayed")? {
-            let key = idempotency.map(|i| i.key.clone()).unwrap_or_default();
-            let stored: Vec<u8> = row.try_get("fingerprint")?;
-            if idempotency.is_some_and(|i| i.fingerprint != stored) {
-                return Err(StoreError::IdempotencyKeyReused { key });
-            }
-            return Ok(AppendOutcome::Replayed {
-                response: row.try_get("response")?,
-            });
-        }
-        Ok(AppendOutcome::Appended {
-            first_position: row.try_get("first_position")?,
-            version: expected_version + events.len() as u64,
-        })
     }
+}
+
+/// [`EventStore::append`] on any executor, so a caller can append inside its own transaction
+/// (a consumer that reacts to one event by appending another commits both changes at once).
+pub async fn append_in<'e>(
+    executor: impl PgExecutor<'e>,
+    stream: &StreamId,
+    expected_version: u64,
+    events: &[NewEvent],
+    metadata: &EventMetadata,
+    idempotency: Option<&Idempotency>,
+) -> Result<AppendOutcome, StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::EmptyAppend);
+    }
+    let expected = i64::try_from(expected_version)
+        .map_err(|_| StoreError::Corrupt(format!("expected version {expected_version}")))?;
+    let columns = Columns::from(events);
+    let row = sqlx::query(
+        "SELECT replayed, first_position, fingerprint, response FROM append_events(
+                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    )
+    .bind(&stream.aggregate_type)
+    .bind(&stream.aggregate_id)
+    .bind(expected)
+    .bind(&columns.ids)
+    .bind(&columns.types)
+    .bind(&columns.schema_versions)
+    .bind(&columns.occurred_at)
+    .bind(&columns.payloads)
+    .bind(&metadata.correlation_id)
+    .bind(&metadata.causation_id)
+    .bind(&metadata.actor)
+    .bind(&metadata.traceparent)
+    .bind(&metadata.tracestate)
+    .bind(idempotency.map(|i| &i.scope))
+    .bind(idempotency.map(|i| &i.key))
+    .bind(idempotency.map(|i| &i.fingerprint))
+    .bind(idempotency.map(|i| &i.response))
+    .fetch_one(executor)
+    .await
+    .map_err(|e| classify(e, stream))?;
+
+    if row.try_get::<bool, _>("replayed")? {
+        let key = idempotency.map(|i| i.key.clone()).unwrap_or_default();
+        let stored: Vec<u8> = row.try_get("fingerprint")?;
+        if idempotency.is_some_and(|i| i.fingerprint != stored) {
+            return Err(StoreError::IdempotencyKeyReused { key });
+        }
+        return Ok(AppendOutcome::Replayed {
+            response: row.try_get("response")?,
+        });
+    }
+    Ok(AppendOutcome::Appended {
+        first_position: row.try_get("first_position")?,
+        version: expected_version + events.len() as u64,
+    })
 }
 
 /// Turns a version conflict (checked or raced) into [`StoreError::Conflict`].

@@ -11,7 +11,7 @@ mod error;
 mod event;
 mod read;
 
-pub use append::{AppendOutcome, Idempotency};
+pub use append::{AppendOutcome, Idempotency, append_in};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};

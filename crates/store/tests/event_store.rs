@@ -323,3 +323,24 @@ async fn migrations_run_twice_and_concurrently() {
     rb.expect("second replica migrates");
     a.migrate().await.expect("again");
 }
+
+#[tokio::test]
+async fn an_append_inside_a_transaction_commits_or_rolls_back_with_it() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let stream = StreamId::new("request", "parent");
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    chain_store::append_in(&mut *tx, &stream, 0, &[event("AtRisk")], &metadata(), None)
+        .await
+        .expect("append in tx");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 0);
+
+    let mut tx = store.pool().begin().await.expect("begin");
+    chain_store::append_in(&mut *tx, &stream, 0, &[event("AtRisk")], &metadata(), None)
+        .await
+        .expect("append in tx");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.stream_version(&stream).await.expect("version"), 1);
+}
