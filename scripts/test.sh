@@ -20,11 +20,11 @@ section "services: scripts/infra.sh"
 source scripts/infra.sh
 
 if cargo nextest --version >/dev/null 2>&1; then
-    section "tests: cargo nextest run --workspace --no-fail-fast $*"
-    cargo nextest run --workspace --no-fail-fast "$@"
-    # nextest does not run doc tests.
+    # nextest does not run doc tests; run them first so its summary is the run's closing line.
     section "doc tests: cargo test --workspace --doc"
     cargo test --workspace --doc
+    section "tests: cargo nextest run --workspace --no-fail-fast $*"
+    cargo nextest run --workspace --no-fail-fast "$@"
 else
     section "tests: cargo test --workspace --no-fail-fast $*"
     cargo test --workspace --no-fail-fast "$@"
