@@ -4,7 +4,8 @@ use chain_store::{
     AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position, StoreError,
     StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
-use chain_testkit::TestDatabase;
+use chain_testkit::{TestDatabase, wait_until};
+use std::time::Duration;
 use chrono::Utc;
 
 async fn store(db: &TestDatabase) -> EventStore {
@@ -250,7 +251,15 @@ async fn read_all_does_not_skip_a_transaction_that_commits_late() {
     assert!(seen.is_empty(), "read past a running transaction: {seen:?}");
 
     late.commit().await.expect("commit late");
-    let seen = store.read_all(Position::START, 100).await.expect("read");
+    // Transaction ids are cluster-wide: other tests' transactions may hold the horizon back for
+    // a moment, so wait until both are readable.
+    let mut seen = Vec::new();
+    let readable = wait_until(Duration::from_secs(10), Duration::from_millis(10), async || {
+        seen = store.read_all(Position::START, 100).await.expect("read");
+        seen.len() == 2
+    })
+    .await;
+    assert!(readable, "both events become readable: {seen:?}");
     let types: Vec<_> = seen.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, ["test.v1.Late", "test.v1.Early"], "commit order");
     assert!(seen[0].position.position < seen[1].position.position);
