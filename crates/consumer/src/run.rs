@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, warn};
 use uuid::Uuid;
 
 /// How many deliveries beyond `max_deliver` the server allows before it gives up on a message.
@@ -130,9 +130,27 @@ impl<H: Handler> EventConsumer<H> {
         }
     }
 
+    /// Handles one message inside a consumer span that continues the trace the event was created
+    /// under (its `traceparent` header), so one trace runs from the command to every reaction.
+    async fn process(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
+        let message_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(chain_bus::MSG_ID_HEADER))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let span = chain_telemetry::messaging::process_span(
+            message.subject.as_str(),
+            &message_id,
+            &self.config.name,
+            message.headers.as_ref(),
+        );
+        self.process_traced(message).instrument(span).await
+    }
+
     /// Handles one message. Only a database failure outside the handler is an error: the message
     /// is then offered again and the loop reconnects.
-    async fn process(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
+    async fn process_traced(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
         let (delivered, sequence) = match message.info() {
             Ok(info) => (info.delivered, info.stream_sequence),
             Err(error) => return Err(ConsumerError::JetStream(error.to_string())),
