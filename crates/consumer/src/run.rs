@@ -152,7 +152,11 @@ impl<H: Handler> EventConsumer<H> {
     /// is then offered again and the loop reconnects.
     async fn process_traced(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
         let (delivered, sequence) = match message.info() {
-            Ok(info) => (info.delivered, info.stream_sequence),
+            Ok(info) => {
+                metrics::gauge!("chain_consumer_pending_messages", "consumer" => self.config.name.clone())
+                    .set(info.pending as f64);
+                (info.delivered, info.stream_sequence)
+            }
             Err(error) => return Err(ConsumerError::JetStream(error.to_string())),
         };
         let envelope = chain_bus::decode_envelope(&message.payload);
@@ -179,19 +183,23 @@ impl<H: Handler> EventConsumer<H> {
         match outcome {
             Outcome::Applied => {
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
+                self.count("chain_events_consumed_total");
                 ack(&message, AckKind::Ack).await;
             }
             Outcome::Skipped => {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                self.count("chain_events_skipped_total");
                 ack(&message, AckKind::Ack).await;
             }
             Outcome::Failed(_) => {
                 self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                self.count("chain_events_retried_total");
                 let delay = config.retry_delay(delivered);
                 ack(&message, AckKind::Nak(Some(delay))).await;
             }
             Outcome::Gap(_) => {
                 self.stats.deferred.fetch_add(1, Ordering::Relaxed);
+                self.count("chain_events_waiting_total");
                 let delay = config.gap_delay * u32::try_from(delivered).unwrap_or(u32::MAX);
                 ack(&message, AckKind::Nak(Some(delay))).await;
             }
@@ -213,10 +221,15 @@ impl<H: Handler> EventConsumer<H> {
                 .await?;
                 warn!(consumer = %self.config.name, sequence, %reason, "message parked");
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
+                self.count("chain_events_dead_lettered_total");
                 ack(&message, AckKind::Term).await;
             }
         }
         Ok(())
+    }
+
+    fn count(&self, name: &'static str) {
+        metrics::counter!(name, "consumer" => self.config.name.clone()).increment(1);
     }
 
     /// Applies one decoded event in a transaction with its inbox bookkeeping.

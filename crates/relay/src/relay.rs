@@ -132,6 +132,29 @@ impl Relay {
         }
     }
 
+    fn record(
+        &self,
+        report: &chain_bus::PublishReport,
+        last_recorded_at: chrono::DateTime<chrono::Utc>,
+    ) {
+        let (stored, duplicates) = (report.stored as u64, report.duplicates as u64);
+        self.stats.published.fetch_add(stored, Ordering::Relaxed);
+        self.stats
+            .duplicates
+            .fetch_add(duplicates, Ordering::Relaxed);
+        let relay = self.config.name.clone();
+        metrics::counter!("chain_relay_published_total", "relay" => relay.clone())
+            .increment(stored);
+        metrics::counter!("chain_relay_duplicates_total", "relay" => relay.clone())
+            .increment(duplicates);
+        // Outbox lag: how long the newest event of the batch waited between commit and ack.
+        let lag = (chrono::Utc::now() - last_recorded_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1e3;
+        metrics::gauge!("chain_outbox_lag_seconds", "relay" => relay).set(lag);
+    }
+
     /// Publishes batches until none is left.
     async fn pass(&self, leadership: &mut Leadership) -> Result<u64, RelayError> {
         let mut total = 0;
@@ -144,12 +167,7 @@ impl Relay {
             let to = last.position;
             let envelopes: Vec<_> = batch.iter().map(to_envelope).collect();
             let report = self.publisher.publish_all(&envelopes).await?;
-            self.stats
-                .published
-                .fetch_add(report.stored as u64, Ordering::Relaxed);
-            self.stats
-                .duplicates
-                .fetch_add(report.duplicates as u64, Ordering::Relaxed);
+            self.record(&report, last.recorded_at);
             if !advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {
                 debug!(relay = %self.config.name, "checkpoint moved meanwhile (rewind); rereading");
             }

@@ -117,6 +117,8 @@ pub async fn append_in<'e>(
             response: row.try_get("response")?,
         });
     }
+    metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
+        .increment(events.len() as u64);
     Ok(AppendOutcome::Appended {
         first_position: row.try_get("first_position")?,
         version: expected_version + events.len() as u64,

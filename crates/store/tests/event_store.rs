@@ -5,8 +5,8 @@ use chain_store::{
     StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
 use chain_testkit::{TestDatabase, wait_until};
-use std::time::Duration;
 use chrono::Utc;
+use std::time::Duration;
 
 async fn store(db: &TestDatabase) -> EventStore {
     let store = EventStore::new(db.pool());
@@ -254,10 +254,14 @@ async fn read_all_does_not_skip_a_transaction_that_commits_late() {
     // Transaction ids are cluster-wide: other tests' transactions may hold the horizon back for
     // a moment, so wait until both are readable.
     let mut seen = Vec::new();
-    let readable = wait_until(Duration::from_secs(10), Duration::from_millis(10), async || {
-        seen = store.read_all(Position::START, 100).await.expect("read");
-        seen.len() == 2
-    })
+    let readable = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        async || {
+            seen = store.read_all(Position::START, 100).await.expect("read");
+            seen.len() == 2
+        },
+    )
     .await;
     assert!(readable, "both events become readable: {seen:?}");
     let types: Vec<_> = seen.iter().map(|e| e.event_type.as_str()).collect();

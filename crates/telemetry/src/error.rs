@@ -44,4 +44,12 @@ pub enum TelemetryError {
     /// A blocking flush or shutdown task did not complete.
     #[error("the span pipeline task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
+    /// The Prometheus endpoint could not be installed (address in use, recorder already set).
+    #[error("cannot serve metrics on {addr}: {reason}")]
+    Metrics {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        reason: String,
+    },
 }

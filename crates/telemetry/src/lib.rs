@@ -4,7 +4,8 @@
 //! tokio runtime) and [`TelemetryGuard::shutdown`] at the end. Spans are `tracing` spans; the
 //! [`propagation`] and [`grpc`] modules carry their W3C context across NATS messages, stored
 //! events and gRPC calls, [`messaging`] makes the NATS spans, and [`attributes`] names the
-//! fields that tell the chain's story.
+//! fields that tell the chain's story. [`metrics::serve_prometheus`] exposes the counters and
+//! histograms every crate records through the `metrics` facade.
 
 pub mod attributes;
 mod config;
@@ -13,6 +14,7 @@ pub mod grpc;
 mod init;
 mod log_line;
 pub mod messaging;
+pub mod metrics;
 pub mod propagation;
 mod resource;
 mod span_counts;

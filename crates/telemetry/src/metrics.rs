@@ -1,0 +1,30 @@
+//! The Prometheus endpoint. Crates record through the `metrics` facade (`metrics::counter!`,
+//! `histogram!`, `gauge!`), which costs nothing until a service installs this recorder.
+//!
+//! Names every service exports (beside its own): `chain_events_appended_total`,
+//! `chain_relay_published_total`, `chain_relay_duplicates_total`, `chain_outbox_lag_seconds`,
+//! `chain_events_consumed_total`, `chain_events_skipped_total`, `chain_events_retried_total`,
+//! `chain_events_waiting_total`, `chain_events_dead_lettered_total`,
+//! `chain_consumer_pending_messages`, `chain_spans_not_exported` and the gRPC
+//! `chain_rpc_requests_total` / `chain_rpc_duration_seconds` by method and status.
+
+use crate::TelemetryError;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use std::net::SocketAddr;
+
+/// Latency buckets (seconds) for histograms: fine below 25 ms, where the services' goals are.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002, 0.005, 0.010, 0.025, 0.050, 0.100, 0.250, 0.500, 1.0, 2.5, 5.0,
+];
+
+/// Installs the process-wide recorder and serves `GET /metrics` in Prometheus text format on
+/// `addr`. Must run inside a tokio runtime; call it once per process.
+pub fn serve_prometheus(addr: SocketAddr) -> Result<(), TelemetryError> {
+    let error = |reason: String| TelemetryError::Metrics { addr, reason };
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(LATENCY_BUCKETS)
+        .map_err(|e| error(e.to_string()))?
+        .install()
+        .map_err(|e| error(e.to_string()))
+}
