@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::ids::TeamId;
-use crate::link::Role;
+use crate::link::{RequestLink, Role};
 
 /// Why a command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +43,22 @@ pub enum DomainError {
         kind: &'static str,
         /// Its id as text.
         id: String,
+    },
+    /// A promise to an external customer is due before the internal chain behind it can
+    /// deliver, and the risk was not acknowledged (`FAILED_PRECONDITION`).
+    #[error(
+        "a promise due {due_at} is not feasible: the chain can deliver at {earliest} at the \
+         earliest, bounded by request {} on link {}",
+        link.request_id,
+        link.key()
+    )]
+    PromiseNotFeasible {
+        /// The refused due time.
+        due_at: DateTime<Utc>,
+        /// The earliest time the chain can deliver.
+        earliest: DateTime<Utc>,
+        /// The link (and request) that bounds it: the first link of the critical path.
+        link: RequestLink,
     },
     /// A time-based command arrived before its time (e.g. a breach before the due time).
     #[error("{command} is early: its deadline {deadline} has not passed at {now}")]

@@ -1,4 +1,5 @@
-//! Identifiers of the chain's things: teams, internal requests, external tickets, cases and events.
+//! Identifiers of the chain's things: teams, internal requests, external tickets, cases,
+//! events, external customers and feedback sources.
 //!
 //! Each id is a newtype over a [`Uuid`] so a team id can never be passed where a request id is
 //! expected. The domain never generates ids: the service creates them (UUIDv7, so they sort by
@@ -107,6 +108,17 @@ uuid_id!(
     /// One stored event; the service generates it when it appends the event.
     EventId,
     "event id"
+);
+uuid_id!(
+    /// An external customer (a person or a company the business sells to).
+    CustomerId,
+    "customer id"
+);
+uuid_id!(
+    /// Who gave some feedback: one of a customer's contacts, or an internal team. Opaque to
+    /// the domain (the service derives it); scoring caps how loud one source can be.
+    SourceId,
+    "source id"
 );
 
 /// The root of a case tree: the external ticket the chain ultimately serves, or the root
