@@ -1,0 +1,27 @@
+//! `requests-svc` owns the inside of the customer chain: the teams, the links between them (who
+//! serves whom), the internal requests that travel along those links and the commitments teams
+//! make on them. Its events (`chain.v1.requests.>`) are what the other services trace a
+//! breakdown through.
+//!
+//! Commands: `serve` (the default), `migrate`, `relay rewind --to <tx:pos|start>`; configuration
+//! comes from the environment (see `chain_server::ServiceConfig`). For now it serves only
+//! health, reflection and its outbox relay: `customerchain.v1.InternalRequestService` answers
+//! `UNIMPLEMENTED` until its handlers are registered here.
+
+use chain_server::{ChainService, NoDomainService, cli};
+use clap::Parser;
+
+/// The requests service of customer-chain: teams, links, internal requests and their commitments.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<cli::Command>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    cli::run(ChainService::Requests, args.command, NoDomainService).await?;
+    Ok(())
+}
