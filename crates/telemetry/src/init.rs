@@ -3,6 +3,7 @@
 //! queue, and the W3C propagators; and [`TelemetryGuard`], which flushes it all on the way out.
 
 use crate::log_line::TraceIdFormat;
+use crate::recheck::Recheck;
 use crate::span_counts::{CountingExporter, CountingProcessor, SpanCounters};
 use crate::{
     LogFormat, SpanCounts, TelemetryConfig, TelemetryError, propagation, service_resource,
@@ -61,13 +62,13 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     };
 
     let trace_layer = provider.as_ref().map(|provider| {
-        trace_layer(provider).with_filter(trace_filter.and(filter_fn(|metadata| {
+        trace_layer(provider).with_filter(Recheck(trace_filter.and(filter_fn(|metadata| {
             !is_transport_target(metadata.target())
-        })))
+        }))))
     });
     tracing_subscriber::registry()
         .with(trace_layer)
-        .with(log_layer(config.log_format, std::io::stdout).with_filter(log_filter))
+        .with(log_layer(config.log_format, std::io::stdout).with_filter(Recheck(log_filter)))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInitialised)?;
 

@@ -16,6 +16,7 @@ mod log_line;
 pub mod messaging;
 pub mod metrics;
 pub mod propagation;
+mod recheck;
 mod resource;
 mod span_counts;
 
