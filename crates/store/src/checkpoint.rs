@@ -15,7 +15,7 @@ pub async fn load_checkpoint<'e>(
     name: &str,
 ) -> Result<Position, StoreError> {
     let row = sqlx::query(
-        "SELECT last_tx_id::text AS tx_id, last_position FROM relay_checkpoints WHERE relay = $1",
+        "SELECT last_tx_id::text AS tx_id_text, last_position FROM relay_checkpoints WHERE relay = $1",
     )
     .bind(name)
     .fetch_optional(executor)

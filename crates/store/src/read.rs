@@ -5,7 +5,7 @@ use crate::{EventMetadata, EventStore, Position, RecordedEvent, StoreError, Stre
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-const COLUMNS: &str = "position, tx_id::text AS tx_id, event_id, aggregate_type, aggregate_id,
+const COLUMNS: &str = "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
     aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
     causation_id, actor, traceparent, tracestate, payload";
 
@@ -52,7 +52,7 @@ impl EventStore {
             "SELECT {COLUMNS} FROM events
              WHERE (tx_id, position) > ($1::text::xid8, $2)
                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id, position
+             ORDER BY events.tx_id, events.position
              LIMIT $3"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -70,9 +70,9 @@ impl EventStore {
     /// return now; `Position::START` for an empty store. Used to measure relay lag.
     pub async fn head(&self) -> Result<Position, StoreError> {
         let row = sqlx::query(
-            "SELECT tx_id::text AS tx_id, position FROM events
+            "SELECT tx_id::text AS tx_id_text, position FROM events
              WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id DESC, position DESC LIMIT 1",
+             ORDER BY events.tx_id DESC, events.position DESC LIMIT 1",
         )
         .fetch_optional(self.pool())
         .await?;
@@ -114,8 +114,10 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+/// Reads the `tx_id_text` column. The alias differs from the column on purpose: in `ORDER BY`,
+/// a bare `tx_id` would name the *text* output column and sort `10000` before `9995`.
 pub(crate) fn parse_tx_id(row: &PgRow) -> Result<u64, StoreError> {
-    let text: String = row.try_get("tx_id")?;
+    let text: String = row.try_get("tx_id_text")?;
     text.parse()
         .map_err(|_| StoreError::Corrupt(format!("tx_id {text:?}")))
 }

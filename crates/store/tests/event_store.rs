@@ -357,3 +357,32 @@ async fn an_append_inside_a_transaction_commits_or_rolls_back_with_it() {
     tx.commit().await.expect("commit");
     assert_eq!(store.stream_version(&stream).await.expect("version"), 1);
 }
+
+#[tokio::test]
+async fn read_all_pages_in_numeric_transaction_order_across_a_power_of_ten() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    // Rows as if written by transactions 9990..=10009, inserted newest transaction first, so
+    // that neither text order nor position order is the commit order.
+    sqlx::query(
+        "INSERT INTO events (tx_id, event_id, aggregate_type, aggregate_id, aggregate_version,
+             event_type, schema_version, occurred_at, correlation_id, causation_id, actor, payload)
+         SELECT (10009 - n)::text::xid8, gen_random_uuid(), 'request', 'r' || n, 1,
+                'test.v1.E', 1, now(), 'c', 'c', 'a', int4send((10009 - n)::int)
+         FROM generate_series(0, 19) AS n",
+    )
+    .execute(store.pool())
+    .await
+    .expect("insert");
+
+    let mut after = Position::START;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.read_all(after, 5).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        seen.extend(page.iter().map(|e| e.position.tx_id));
+    }
+    assert_eq!(seen, (9990..=10009).collect::<Vec<u64>>());
+    assert_eq!(store.head().await.expect("head").tx_id, 10009);
+}
