@@ -30,4 +30,9 @@ pub trait Handler: Send + Sync + 'static {
         tx: &mut PgConnection,
         event: &EventEnvelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Runs after the transaction of an applied event committed. A handler that appended events
+    /// with `chain_store::append_in` calls `EventStore::signal_appended` here, so the relay
+    /// publishes them at once instead of at its next poll.
+    fn after_commit(&self) {}
 }

@@ -277,6 +277,9 @@ impl<H: Handler> EventConsumer<H> {
             },
         };
         tx.commit().await?;
+        if matches!(outcome, Outcome::Applied) {
+            self.handler.after_commit();
+        }
         Ok(outcome)
     }
 }

@@ -10,8 +10,11 @@
 //! - **One publisher.** A replica relays only while it holds a session advisory lock on a
 //!   dedicated connection, and it moves the checkpoint through that same connection, so a replica
 //!   that lost its connection (and with it the lock) can no longer move it.
-//! - **Wakes on commit.** `append_events` sends `NOTIFY chain_events`; the relay `LISTEN`s, and
-//!   polls slowly as a fallback for writes that do not notify.
+//! - **Wakes on commit, without slowing commits.** An append in the leader's process wakes it
+//!   in-process; a standby replica forwards its appends as one coalesced `NOTIFY chain_events`,
+//!   sent outside any transaction (a NOTIFY inside the appending transaction would hold a
+//!   cluster-wide lock through the commit flush and serialise every append). A short fallback
+//!   poll catches appends made inside callers' transactions that did not signal.
 //! - **PostgreSQL is the truth.** [`rewind`] moves the checkpoint back (to the start, after
 //!   NATS lost its store) and the relay republishes from there.
 //!

@@ -33,10 +33,23 @@ impl RelayConfig {
         Self {
             name: name.into(),
             batch_size: 1_000,
-            fallback_poll: Duration::from_secs(1),
+            fallback_poll: Duration::from_millis(250),
             standby_retry: Duration::from_secs(1),
         }
     }
+}
+
+/// How soon a relay looks again when committed events are held back by an older transaction
+/// that is still running.
+const HORIZON_RETRY: Duration = Duration::from_millis(5);
+
+/// How a publishing pass ended, with the number of events it published.
+#[derive(Debug)]
+enum Pass {
+    /// Everything committed was published.
+    Done(u64),
+    /// Committed events remain that an older, still running transaction keeps unreadable.
+    HeldBack(u64),
 }
 
 /// Counters a relay keeps, for metrics and tests.
@@ -79,7 +92,7 @@ impl Relay {
     /// recovers from store and bus failures by starting over from the checkpoint.
     pub async fn run(self, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
-            let pause = match Leadership::try_acquire(self.store.pool(), &self.config.name).await {
+            match Leadership::try_acquire(self.store.pool(), &self.config.name).await {
                 Ok(Some(leadership)) => {
                     info!(relay = %self.config.name, "relay leads");
                     self.stats.leading.store(true, Ordering::Relaxed);
@@ -89,36 +102,63 @@ impl Relay {
                         Ok(()) => return,
                         Err(error) => {
                             warn!(relay = %self.config.name, %error, "relay stopped leading");
-                            self.config.standby_retry
                         }
                     }
                 }
-                Ok(None) => self.config.standby_retry,
-                Err(error) => {
-                    warn!(relay = %self.config.name, %error, "cannot reach the store");
-                    self.config.standby_retry
-                }
-            };
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(pause) => {}
+                Ok(None) => {}
+                Err(error) => warn!(relay = %self.config.name, %error, "cannot reach the store"),
             }
+            self.stand_by(&shutdown).await;
         }
     }
 
+    /// Leads: publishes, then waits for this process's appends, another replica's NOTIFY, or the
+    /// fallback poll (which also catches events appended inside transactions that did not
+    /// signal, and events held back by a transaction that was still running).
     async fn lead(
         &self,
         mut leadership: Leadership,
         shutdown: &CancellationToken,
     ) -> Result<(), RelayError> {
+        let mut local = self.store.appended();
         let mut listener = PgListener::connect_with(self.store.pool()).await?;
         listener.listen(APPENDED_CHANNEL).await?;
         loop {
-            self.pass(&mut leadership).await?;
+            local.mark_unchanged();
+            let pass = self.pass(&mut leadership).await?;
+            debug!(relay = %self.config.name, ?pass, "relay pass");
+            let wait = match pass {
+                Pass::HeldBack(_) => HORIZON_RETRY,
+                Pass::Done(_) => self.config.fallback_poll,
+            };
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
+                _ = local.changed() => {}
                 notification = listener.recv() => { notification?; }
-                () = tokio::time::sleep(self.config.fallback_poll) => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Stands by for `standby_retry`, forwarding this process's appends to the leader as one
+    /// NOTIFY at a time: appends stay free of NOTIFY's commit-time lock, and under load many
+    /// appends share one notification.
+    async fn stand_by(&self, shutdown: &CancellationToken) {
+        let mut local = self.store.appended();
+        let retry = tokio::time::sleep(self.config.standby_retry);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = &mut retry => return,
+                changed = local.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    if let Err(error) = notify_leader(&self.store).await {
+                        debug!(relay = %self.config.name, %error, "cannot notify the leader");
+                    }
+                }
             }
         }
     }
@@ -127,7 +167,9 @@ impl Relay {
     /// events were published, or `None` when another replica holds the lock.
     pub async fn drain(&self) -> Result<Option<u64>, RelayError> {
         match Leadership::try_acquire(self.store.pool(), &self.config.name).await? {
-            Some(mut leadership) => Ok(Some(self.pass(&mut leadership).await?)),
+            Some(mut leadership) => match self.pass(&mut leadership).await? {
+                Pass::Done(count) | Pass::HeldBack(count) => Ok(Some(count)),
+            },
             None => Ok(None),
         }
     }
@@ -156,13 +198,17 @@ impl Relay {
     }
 
     /// Publishes batches until none is left.
-    async fn pass(&self, leadership: &mut Leadership) -> Result<u64, RelayError> {
+    async fn pass(&self, leadership: &mut Leadership) -> Result<Pass, RelayError> {
         let mut total = 0;
         loop {
             let from = load_checkpoint(leadership.connection(), &self.config.name).await?;
             let batch = self.store.read_all(from, self.config.batch_size).await?;
             let Some(last) = batch.last() else {
-                return Ok(total);
+                return Ok(if self.store.held_back_after(from).await? {
+                    Pass::HeldBack(total)
+                } else {
+                    Pass::Done(total)
+                });
             };
             let to = last.position;
             let envelopes: Vec<_> = batch.iter().map(to_envelope).collect();
@@ -181,10 +227,16 @@ impl Relay {
 /// holds are dropped there as duplicates within its window; consumers deduplicate the rest.
 pub async fn rewind(store: &EventStore, name: &str, to: Position) -> Result<(), RelayError> {
     save_checkpoint(store.pool(), name, to).await?;
+    notify_leader(store).await?;
+    info!(relay = name, position = %to, "relay rewound");
+    Ok(())
+}
+
+/// Wakes the leading relay, wherever it runs.
+async fn notify_leader(store: &EventStore) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, '')")
         .bind(APPENDED_CHANNEL)
         .execute(store.pool())
         .await?;
-    info!(relay = name, position = %to, "relay rewound");
     Ok(())
 }

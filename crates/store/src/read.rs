@@ -66,6 +66,20 @@ impl EventStore {
             .collect()
     }
 
+    /// Whether committed events exist after `after` that [`read_all`](Self::read_all) cannot
+    /// return yet because an older transaction (in any database of the cluster: transaction ids
+    /// are cluster-wide) is still running. A reader that finds nothing but this should look
+    /// again shortly rather than wait for the next append.
+    pub async fn held_back_after(&self, after: Position) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+        )
+        .bind(after.tx_id.to_string())
+        .bind(after.position)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// The commit-order position of the newest event that [`read_all`](Self::read_all) could
     /// return now; `Position::START` for an empty store. Used to measure relay lag.
     pub async fn head(&self) -> Result<Position, StoreError> {
