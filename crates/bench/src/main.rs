@@ -2,9 +2,8 @@
 //! JetStream achieve on this machine, each beside its physical limit measured in the same run:
 //!
 //! - durable single-event `EventStore::append` calls per second at 1, 8 and 32 concurrent
-//!   writers (with and without an idempotency key, and with the `append_events` function's
-//!   `pg_notify` removed in the bench database), beside a plain single-row autocommit `INSERT`
-//!   into an events-like table at the same writer counts;
+//!   writers (with and without an idempotency key), beside a plain single-row autocommit
+//!   `INSERT` into an events-like table at the same writer counts;
 //! - `Relay::drain` publishing every stored event to JetStream, at two batch / in-flight
 //!   settings, beside raw JetStream async publishing with `Nats-Msg-Id` of as many 128-byte
 //!   messages.
@@ -23,7 +22,6 @@
 mod append;
 mod fixture;
 mod measure;
-mod notify;
 mod physical;
 mod relay;
 mod report;
@@ -38,7 +36,6 @@ use sqlx::PgPool;
 use crate::append::AppendWriter;
 use crate::fixture::{BenchDatabase, BenchNats, DEFAULT_DATABASE_URL, DEFAULT_NATS_URL};
 use crate::measure::{Run, run_writers};
-use crate::notify::AppendFunction;
 use crate::physical::InsertWriter;
 use crate::report::{MoveRow, Report, WriteRow};
 
@@ -129,7 +126,6 @@ async fn run(
     let admin = database.pool(2).await?;
     EventStore::new(admin.clone()).migrate().await?;
     physical::create_table(&admin).await?;
-    let function = AppendFunction::read(&admin).await?;
     describe_machine(&mut report, &admin, nats, args).await?;
 
     for &writers in &args.writers {
@@ -137,8 +133,6 @@ async fn run(
         measure_writes(
             &mut report,
             &pool,
-            &admin,
-            &function,
             writers,
             duration,
             &payload,
@@ -181,45 +175,26 @@ struct AppendWorkload {
     label: &'static str,
     key: &'static str,
     idempotent: bool,
-    /// Whether `append_events` is the migrated one, with its `pg_notify`.
-    notify: bool,
 }
 
-/// The appends measured, in order; the notifying ones first so the function is swapped once.
-const APPEND_WORKLOADS: [AppendWorkload; 4] = [
+/// The appends measured, in order.
+const APPEND_WORKLOADS: [AppendWorkload; 2] = [
     AppendWorkload {
-        label: "append (notify)",
-        key: "append_notify",
+        label: "append",
+        key: "append",
         idempotent: false,
-        notify: true,
     },
     AppendWorkload {
-        label: "append + idem key (notify)",
+        label: "append + idem key",
         key: "append_idem",
         idempotent: true,
-        notify: true,
-    },
-    AppendWorkload {
-        label: "append (no notify)",
-        key: "append_no_notify",
-        idempotent: false,
-        notify: false,
-    },
-    AppendWorkload {
-        label: "append + idem key (no notify)",
-        key: "append_idem_no_notify",
-        idempotent: true,
-        notify: false,
     },
 ];
 
-/// At one writer count: the plain INSERT, then every [`APPEND_WORKLOADS`] entry. The bench
-/// database's `append_events` is the migrated one again when this returns.
+/// At one writer count: the plain INSERT, then every [`APPEND_WORKLOADS`] entry.
 async fn measure_writes(
     report: &mut Report,
     pool: &PgPool,
-    admin: &PgPool,
-    function: &AppendFunction,
     writers: usize,
     duration: Duration,
     payload: &[u8],
@@ -242,12 +217,7 @@ async fn measure_writes(
     ));
 
     let store = EventStore::new(pool.clone());
-    let mut notifying = true;
     for workload in &APPEND_WORKLOADS {
-        if workload.notify != notifying {
-            function.install(admin, workload.notify).await?;
-            notifying = workload.notify;
-        }
         progress(workload.label, writers, duration);
         let run = appends(
             &store,
@@ -266,16 +236,13 @@ async fn measure_writes(
             &run,
             limit,
         ));
-        if workload.key == "append_notify" && (writers == 8 || writers == 32) {
+        if !workload.idempotent && (writers == 8 || writers == 32) {
             let ratio = run.rate() / limit;
             report.goal(format!(
                 "append at {writers:>2} writers = {ratio:.2} of plain INSERT (goal >= {APPEND_GOAL:.2}: {})",
                 verdict(ratio >= APPEND_GOAL)
             ));
         }
-    }
-    if !notifying {
-        function.install(admin, true).await?;
     }
     Ok(())
 }
