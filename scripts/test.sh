@@ -15,6 +15,9 @@ cargo fmt --all --check
 section "lints: cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+section "deployment files: scripts/check-deploy.sh"
+scripts/check-deploy.sh
+
 section "services: scripts/infra.sh"
 # Sourced, so DATABASE_URL and NATS_URL reach the tests.
 source scripts/infra.sh
