@@ -109,6 +109,7 @@ mod tests {
             }),
             kind: CommitmentKind::PersonalPromise.into(),
             parent_due_at: None,
+            root_ticket_id: String::new(),
         }
     }
 

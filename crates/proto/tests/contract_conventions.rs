@@ -272,7 +272,7 @@ fn mutating_rpcs_take_an_idempotency_key_and_expected_version() {
             assert_eq!(version.r#type(), Type::Uint64);
         }
     }
-    assert_eq!(mutating, 17, "every mutating RPC counted");
+    assert_eq!(mutating, 18, "every mutating RPC counted");
 }
 
 #[test]

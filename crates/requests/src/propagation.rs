@@ -1,0 +1,94 @@
+//! Propagation, one level at a time: after a child request's event, tell its parent request
+//! the child's latest outlook ([`chain_domain::propagation::parent_signal`]). The parent
+//! decides [`chain_domain::request::RequestCommand::ObserveChild`] — which may put it at risk with the cause path,
+//! change its risk, or clear it — and its events are appended in the projector's transaction,
+//! with causation id = the child's event id, correlation id = the case id and actor =
+//! `requests-svc`. Those events reach the projector in turn, and so the risk climbs to the
+//! root of the case. A parent that is an external ticket is the tickets service's business:
+//! the child's own events (correlated by the ticket id) tell it.
+//!
+//! A parent changed concurrently (its provider committing at the same moment) is a version
+//! conflict: the transaction rolls back and the consumer retries the child's event.
+
+use chain_consumer::HandlerError;
+use chain_domain::propagation::parent_signal;
+use chain_domain::request::{RequestEvent, RequestState, decide};
+use chain_proto::customerchain::v1::EventEnvelope;
+use chain_rpc::clock;
+use chain_store::{APPENDED_CHANNEL, EventMetadata, EventStore, StoreError, append_in};
+use sqlx::PgConnection;
+
+use crate::SERVICE_ACTOR;
+use crate::projection::projector::load_error;
+use crate::record::encode_batch;
+use crate::streams::{load_request, request_stream};
+
+/// Tells the parent of the request whose state (after `event`) is `child` what `event`
+/// changed for it, by appending the parent's events on `tx`. `cause` is `event`'s envelope.
+pub(crate) async fn tell_parent(
+    store: &EventStore,
+    tx: &mut PgConnection,
+    child: &RequestState,
+    event: &RequestEvent,
+    cause: &EventEnvelope,
+) -> Result<(), HandlerError> {
+    let Some(signal) = parent_signal(child, std::slice::from_ref(event)) else {
+        return Ok(());
+    };
+    let Some((parent_id, command)) = signal.request_command() else {
+        return Ok(());
+    };
+    let parent = load_request(store, parent_id).await.map_err(load_error)?;
+    let Some(parent_request) = parent.request() else {
+        tracing::warn!(%parent_id, "a child names a parent request that does not exist");
+        return Ok(());
+    };
+    let events = match decide(&command, &parent.state, clock::now()) {
+        Ok(events) => events,
+        Err(refusal) => {
+            // Only a corrupt tree makes a parent refuse its child's outlook (OpenRequest
+            // checks the child's consumer is the parent's provider): nothing to propagate.
+            tracing::warn!(%parent_id, %refusal, "the parent refused a child's outlook");
+            return Ok(());
+        }
+    };
+    if events.is_empty() {
+        return Ok(());
+    }
+    let correlation_id = parent_request.case_id.as_uuid().to_string();
+    let batch = encode_batch(store, &parent.state, &events)
+        .await
+        .map_err(load_error)?;
+    let metadata = EventMetadata {
+        correlation_id,
+        causation_id: cause.event_id.clone(),
+        actor: SERVICE_ACTOR.to_owned(),
+        // The parent's reaction continues the trace of the child's event.
+        traceparent: Some(cause.traceparent.clone()).filter(|t| !t.is_empty()),
+        tracestate: Some(cause.tracestate.clone()).filter(|t| !t.is_empty()),
+    };
+    match append_in(
+        &mut *tx,
+        &request_stream(parent_id),
+        parent.state.version,
+        &batch.events,
+        &metadata,
+        None,
+    )
+    .await
+    {
+        Ok(_) => {
+            // Wake the leading relay (on whichever replica) when this transaction commits:
+            // a NOTIFY is delivered at commit, which the consumer does after this returns.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(APPENDED_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+            Ok(())
+        }
+        Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
+            "{stream} changed while propagating; retrying"
+        ))),
+        Err(error) => Err(HandlerError::Transient(error.to_string())),
+    }
+}

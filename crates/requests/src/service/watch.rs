@@ -1,0 +1,201 @@
+//! Streaming reads of the event store: `WatchRequests` (a team's events, from a resume
+//! position, then live) and `ReadEvents` (everything, in commit order, for consumers that
+//! refill or rebuild).
+//!
+//! A watch is a task that reads the store in commit order ([`EventStore::read_all`]), keeps
+//! the events that concern the team, and sends them into a bounded channel: a slow client
+//! slows its own task only. It reads again when the [`crate::ChangeFeed`] signals an append
+//! (or after a short poll), and ends when the client goes away.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chain_domain::ids::TeamId;
+use chain_proto::customerchain::v1 as pb;
+use chain_relay::to_envelope;
+use chain_rpc::{IntoStatus, field, status};
+use chain_store::{EventStore, Position, RecordedEvent};
+use prost::{Message, Name};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request as Call, Status};
+
+use super::{RequestService, ServerStream};
+use crate::codec::{StoredEvent, decode_link};
+use crate::streams::{LINK, LoadError, REQUEST, TEAM, load_team};
+
+/// Events a watch buffers for a slow client before it waits.
+const WATCH_BUFFER: usize = 256;
+/// Events read from the store per round.
+const READ_BATCH: u32 = 500;
+/// How long a watch waits for a signal before reading again anyway.
+const POLL: Duration = Duration::from_millis(500);
+/// Requests whose relevance a watch remembers before it forgets them all (and looks them
+/// up again as their events come).
+const MAX_REMEMBERED: usize = 100_000;
+/// `ReadEvents`' default and largest `limit`.
+const READ_DEFAULT: u32 = 1_000;
+const READ_MAX: u32 = 10_000;
+
+impl RequestService {
+    pub(super) async fn watch_requests(
+        &self,
+        call: Call<pb::WatchRequestsRequest>,
+    ) -> Result<ServerStream<pb::WatchRequestsResponse>, Status> {
+        let message = call.into_inner();
+        let team: TeamId = field::id("team_id", &message.team_id)?;
+        let known = load_team(&self.store, team)
+            .await
+            .map_err(LoadError::into_status)?;
+        if known.team.is_none() {
+            return Err(status::not_found("team_id", "team", &team.to_string()));
+        }
+        let start = if message.live_only {
+            self.store.head().await.map_err(IntoStatus::into_status)?
+        } else {
+            position("after_position", &message.after_position)?
+        };
+        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
+        let watcher = Watcher {
+            store: self.store.clone(),
+            team,
+            requests: HashMap::new(),
+            sender,
+            changes: self.feed.subscribe(),
+        };
+        tokio::spawn(watcher.follow(start));
+        Ok(Box::pin(ReceiverStream::new(receiver)))
+    }
+
+    pub(super) async fn read_events(
+        &self,
+        call: Call<pb::ReadEventsRequest>,
+    ) -> Result<ServerStream<pb::EventEnvelope>, Status> {
+        let message = call.into_inner();
+        let after = position("after_position", &message.after_position)?;
+        let limit = match message.limit {
+            0 => READ_DEFAULT,
+            n => n.min(READ_MAX),
+        };
+        let events = self
+            .store
+            .read_all(after, limit)
+            .await
+            .map_err(IntoStatus::into_status)?;
+        let envelopes: Vec<Result<pb::EventEnvelope, Status>> =
+            events.iter().map(|e| Ok(to_envelope(e))).collect();
+        Ok(Box::pin(futures::stream::iter(envelopes)))
+    }
+}
+
+/// A resume position: empty is the start of the store.
+fn position(name: &str, value: &str) -> Result<Position, Status> {
+    if value.is_empty() {
+        return Ok(Position::START);
+    }
+    value
+        .parse()
+        .map_err(|reason: String| status::invalid_argument(name, reason))
+}
+
+/// One `WatchRequests` stream.
+struct Watcher {
+    store: EventStore,
+    team: TeamId,
+    /// Whether each request seen concerns the team (it provides or consumes it).
+    requests: HashMap<String, bool>,
+    sender: mpsc::Sender<Result<pb::WatchRequestsResponse, Status>>,
+    changes: watch::Receiver<u64>,
+}
+
+impl Watcher {
+    async fn follow(mut self, mut after: Position) {
+        let mut signalled = true;
+        loop {
+            let batch = match self.store.read_all(after, READ_BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    let _ = self.sender.send(Err(error.into_status())).await;
+                    return;
+                }
+            };
+            for event in &batch {
+                after = event.position;
+                let relevant = match self.concerns(event).await {
+                    Ok(relevant) => relevant,
+                    Err(error) => {
+                        let _ = self.sender.send(Err(error)).await;
+                        return;
+                    }
+                };
+                if relevant {
+                    let response = pb::WatchRequestsResponse {
+                        event: Some(to_envelope(event)),
+                    };
+                    if self.sender.send(Ok(response)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
+                continue;
+            }
+            let (changes, sender) = (&mut self.changes, &self.sender);
+            let changed = async {
+                if signalled {
+                    changes.changed().await.is_ok()
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                () = sender.closed() => return,
+                () = tokio::time::sleep(POLL) => {}
+                ok = changed => signalled = ok,
+            }
+        }
+    }
+
+    /// Whether `event` concerns the team: its own stream, a link it is on, or a request it
+    /// provides or consumes.
+    async fn concerns(&mut self, event: &RecordedEvent) -> Result<bool, Status> {
+        let team = self.team.to_string();
+        match event.stream.aggregate_type.as_str() {
+            TEAM => Ok(event.stream.aggregate_id == team),
+            LINK => Ok(decode_link(StoredEvent::from(event))
+                .map(|e| e.link().provider == self.team || e.link().consumer == self.team)
+                .unwrap_or(false)),
+            REQUEST => {
+                if let Some(known) = self.requests.get(&event.stream.aggregate_id) {
+                    return Ok(*known);
+                }
+                let relevant = if event.version == 1 {
+                    opened_by_or_for(event, &team)
+                } else {
+                    let stream = self
+                        .store
+                        .load_stream(&event.stream)
+                        .await
+                        .map_err(IntoStatus::into_status)?;
+                    stream
+                        .first()
+                        .is_some_and(|first| opened_by_or_for(first, &team))
+                };
+                if self.requests.len() >= MAX_REMEMBERED {
+                    self.requests.clear();
+                }
+                self.requests
+                    .insert(event.stream.aggregate_id.clone(), relevant);
+                Ok(relevant)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Whether `event` is a `RequestOpened` with `team` as consumer or provider.
+fn opened_by_or_for(event: &RecordedEvent, team: &str) -> bool {
+    event.event_type == pb::RequestOpened::full_name()
+        && pb::RequestOpened::decode(event.payload.as_slice())
+            .is_ok_and(|o| o.consumer_team_id == team || o.provider_team_id == team)
+}
