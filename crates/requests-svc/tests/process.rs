@@ -96,12 +96,28 @@ async fn health(addr: &str, service: &str) -> Option<ServingStatus> {
     Some(response.into_inner().status())
 }
 
+/// `GET /metrics` over a plain socket.
+async fn scrape(addr: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics endpoint");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("request");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.expect("response");
+    body
+}
+
 #[tokio::test]
 async fn serves_until_sigterm_and_exits_cleanly() {
     let db = TestDatabase::create().await;
     let root = NatsRoot::unique();
     let nats = nats_url();
     let addr = format!("127.0.0.1:{}", free_port());
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
     let mut process = Process::spawn(
         &[],
         &[
@@ -109,6 +125,7 @@ async fn serves_until_sigterm_and_exits_cleanly() {
             ("NATS_URL", &nats),
             ("CHAIN_BUS_ROOT", &root),
             ("LISTEN_ADDR", &addr),
+            ("METRICS_ADDR", &metrics_addr),
             ("SHUTDOWN_GRACE_SECONDS", "0.5"),
             ("SHUTDOWN_DRAIN_SECONDS", "5"),
         ],
@@ -133,6 +150,15 @@ async fn serves_until_sigterm_and_exits_cleanly() {
         ready && exited_early.is_none(),
         "requests-svc did not become ready (exit: {exited_early:?}); output:\n{}",
         process.output()
+    );
+
+    // The health checks above went through the RPC metrics layer.
+    let metrics = scrape(&metrics_addr).await;
+    assert!(
+        metrics.contains(
+            r#"chain_rpc_requests_total{method="/grpc.health.v1.Health/Check",code="OK"}"#
+        ),
+        "RPC metrics on /metrics:\n{metrics}"
     );
 
     let asked = Instant::now();

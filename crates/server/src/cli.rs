@@ -116,6 +116,10 @@ async fn serve(config: ServiceConfig, setup: impl ServiceSetup) -> Result<(), Cl
     // Installed first, so a SIGTERM during start-up still ends in an orderly shutdown.
     let shutdown = Shutdown::on_signals().map_err(StartError::Signals)?;
     info!(?config, "starting");
+    if let Some(addr) = config.metrics_addr {
+        chain_telemetry::metrics::serve_prometheus(addr)?;
+        info!(%addr, "serving metrics on /metrics");
+    }
     let runtime = ServiceRuntime::start(config).await?;
     let (routes, listener) = match prepare(&runtime, setup).await {
         Ok(prepared) => prepared,

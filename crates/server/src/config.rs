@@ -12,6 +12,7 @@
 //! | `DATABASE_MAX_CONNECTIONS` | 16 |
 //! | `DATABASE_ACQUIRE_TIMEOUT_SECONDS` | 5 |
 //! | `GRPC_MAX_MESSAGE_BYTES` | 1 MiB (largest request a service decodes) |
+//! | `METRICS_ADDR` | unset (no metrics endpoint); e.g. `0.0.0.0:9464` serves `GET /metrics` |
 //!
 //! Empty values count as unset. Durations are seconds and may have a fraction (`0.5`).
 
@@ -32,6 +33,7 @@ const SHUTDOWN_DRAIN_SECONDS: &str = "SHUTDOWN_DRAIN_SECONDS";
 const DATABASE_MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
 const DATABASE_ACQUIRE_TIMEOUT_SECONDS: &str = "DATABASE_ACQUIRE_TIMEOUT_SECONDS";
 const GRPC_MAX_MESSAGE_BYTES: &str = "GRPC_MAX_MESSAGE_BYTES";
+const METRICS_ADDR: &str = "METRICS_ADDR";
 
 /// Everything one service process needs to know about its surroundings.
 ///
@@ -61,6 +63,9 @@ pub struct ServiceConfig {
     /// The largest gRPC message a service decodes (`GRPC_MAX_MESSAGE_BYTES`); pass it to each
     /// generated server's `max_decoding_message_size`.
     pub max_message_bytes: usize,
+    /// Where `GET /metrics` (Prometheus text format) is served (`METRICS_ADDR`); unset serves
+    /// no metrics, so several services and tests on one host never compete for a port.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl ServiceConfig {
@@ -77,6 +82,7 @@ impl ServiceConfig {
             db_max_connections: 16,
             db_acquire_timeout: Duration::from_secs(5),
             max_message_bytes: 1024 * 1024,
+            metrics_addr: None,
         }
     }
 
@@ -136,6 +142,13 @@ impl ServiceConfig {
         if let Some(seconds) = var(DATABASE_ACQUIRE_TIMEOUT_SECONDS) {
             config.db_acquire_timeout = seconds_setting(DATABASE_ACQUIRE_TIMEOUT_SECONDS, seconds)?;
         }
+        if let Some(addr) = var(METRICS_ADDR) {
+            config.metrics_addr = Some(addr.parse().map_err(|_| ConfigError::Invalid {
+                name: METRICS_ADDR,
+                value: addr.to_owned(),
+                reason: "expected <ip>:<port>, e.g. 0.0.0.0:9464",
+            })?);
+        }
         if let Some(bytes) = var(GRPC_MAX_MESSAGE_BYTES) {
             config.max_message_bytes = positive(GRPC_MAX_MESSAGE_BYTES, bytes)?;
         }
@@ -156,6 +169,7 @@ impl fmt::Debug for ServiceConfig {
             .field("db_max_connections", &self.db_max_connections)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
+            .field("metrics_addr", &self.metrics_addr)
             .finish()
     }
 }

@@ -24,6 +24,7 @@ pub mod cli;
 mod config;
 mod endpoint;
 mod error;
+mod rpc_metrics;
 mod runtime;
 mod serve;
 mod setup;

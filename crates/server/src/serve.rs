@@ -2,6 +2,7 @@
 //! reflection, a trace span per call, and the shutdown sequence that lets load balancers move
 //! away before in-flight calls are drained.
 
+use crate::rpc_metrics::RpcMetricsLayer;
 use crate::{ServeError, ServiceConfig, Shutdown};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -98,6 +99,7 @@ pub async fn serve_grpc(
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = Server::builder()
         .trace_fn(call_span)
+        .layer(RpcMetricsLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, closing);
     tokio::pin!(server);
