@@ -50,6 +50,7 @@ for entry in "${SERVICES[@]}"; do
         continue
     fi
     DATABASE_URL="$(database_url "$service")" NATS_URL="$NATS_URL" LISTEN_ADDR="$HOST:$port" \
+        METRICS_ADDR="$HOST:$((port + 1000))" \
         nohup "$BIN_DIR/$service-svc" serve >>"$RUN_DIR/$service.log" 2>&1 &
     echo $! >"$RUN_DIR/$service.pid"
     log "started $service-svc (pid $!), log $RUN_DIR/$service.log"
@@ -70,7 +71,7 @@ for entry in "${SERVICES[@]}"; do
         fi
         sleep 0.2
     done
-    log "$service-svc serves gRPC on $HOST:$port"
+    log "$service-svc serves gRPC on $HOST:$port, metrics on http://$HOST:$((port + 1000))/metrics"
 done
 
 log "all services up. Stop them with scripts/down.sh"
