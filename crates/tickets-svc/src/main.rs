@@ -1,14 +1,22 @@
-//! `tickets-svc` owns the outside of the customer chain: the external customers, their tickets
-//! and the promises made to them. It learns of internal breakdowns from `requests-svc`'s events
-//! and tells which customers a breakdown reaches.
+//! `tickets-svc` owns what the business promised its external customers: the customers with
+//! their value and Pareto tier, their tickets, and the promises made on them. It follows the
+//! requests service's events to know the internal chain behind each ticket, refuses promises the
+//! chain cannot keep, and puts a promise at risk as soon as the chain behind it is late.
 //!
 //! Commands: `serve` (the default), `migrate`, `relay rewind --to <tx:pos|start>`; configuration
-//! comes from the environment (see `chain_server::ServiceConfig`). For now it serves only
-//! health, reflection and its outbox relay: `customerchain.v1.TicketService` answers
-//! `UNIMPLEMENTED` until its handlers are registered here.
+//! comes from the environment (see `chain_server::ServiceConfig`). Beside the gRPC service it
+//! runs the outbox relay, the chain view (a consumer of requests-svc's stream), the projector of
+//! its own events, the promise deadline watch and the change feed behind `WatchTickets`.
 
-use chain_server::{ChainService, NoDomainService, cli};
+use chain_consumer::EventConsumer;
+use chain_server::{BoxError, ChainService, ServiceRuntime, ServiceSetup, cli};
+use chain_tickets::{
+    ChainView, ChangeFeed, DeadlineWatch, TicketService, TicketsProjector, chain_view_config,
+    projector_config,
+};
 use clap::Parser;
+use sqlx::PgPool;
+use tonic::service::Routes;
 
 /// The tickets service of customer-chain: external customers, tickets and promises.
 #[derive(Parser)]
@@ -18,9 +26,50 @@ struct Args {
     command: Option<cli::Command>,
 }
 
+/// Wires the tickets crate into the service runtime.
+struct Tickets;
+
+impl ServiceSetup for Tickets {
+    async fn migrate(&self, pool: &PgPool) -> Result<(), BoxError> {
+        chain_tickets::migrate(pool).await?;
+        Ok(())
+    }
+
+    async fn routes(self, runtime: &ServiceRuntime) -> Result<Routes, BoxError> {
+        let store = runtime.store().clone();
+        // requests-svc's stream, which the chain view reads; same settings as its owner's.
+        chain_bus::ensure_stream(
+            runtime.jetstream(),
+            runtime.layout(),
+            chain_tickets::REQUESTS_SERVICE,
+        )
+        .await?;
+        let feed = ChangeFeed::new();
+        let (follow, followed) = (feed.clone(), store.clone());
+        runtime.spawn_background("change-feed", move |stop| follow.run(followed, stop));
+        let chain_view = EventConsumer::new(
+            runtime.pool().clone(),
+            runtime.jetstream().clone(),
+            chain_view_config(runtime.layout()),
+            ChainView::new(store.clone()),
+        );
+        runtime.spawn_background("chain-view", move |stop| chain_view.run(stop));
+        let projector = EventConsumer::new(
+            runtime.pool().clone(),
+            runtime.jetstream().clone(),
+            projector_config(runtime.layout()),
+            TicketsProjector::new(store.clone()),
+        );
+        runtime.spawn_background("projector", move |stop| projector.run(stop));
+        let watch = DeadlineWatch::new(store.clone());
+        runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
+        Ok(Routes::new(TicketService::new(store, feed).into_server()))
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    cli::run(ChainService::Tickets, args.command, NoDomainService).await?;
+    cli::run(ChainService::Tickets, args.command, Tickets).await?;
     Ok(())
 }

@@ -1,0 +1,205 @@
+//! Writing and reading the chain view's tables, on the consumer's (inbox) transaction so a
+//! request event, the case it changes and the ticket's reaction commit together.
+
+use chain_domain::ids::{RequestId, TicketId};
+use chain_domain::request::{Parent, RequestStatus};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use super::case::TicketCase;
+use crate::codec::StoredEvent;
+use crate::tiers::db_version;
+
+/// What a `RequestOpened` says about the request's place in a ticket's case.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opened {
+    pub request_id: RequestId,
+    pub ticket_id: TicketId,
+    pub parent: Option<Parent>,
+    pub consumer: Uuid,
+    pub provider: Uuid,
+    pub needed_by: DateTime<Utc>,
+}
+
+/// Records a request of a ticket's case when it is opened.
+pub(crate) async fn insert_request(
+    conn: &mut PgConnection,
+    opened: &Opened,
+) -> Result<(), sqlx::Error> {
+    let parent_request = match opened.parent {
+        Some(Parent::Request(r)) => Some(r.as_uuid()),
+        _ => None,
+    };
+    sqlx::query(
+        "INSERT INTO chain_requests (request_id, ticket_id, parent_request_id, consumer_team_id,
+             provider_team_id, version, status, expected_by, projected_completion, at_risk,
+             on_critical_path)
+         VALUES ($1, $2, $3, $4, $5, 0, 'Opened', $6, $6, false, false)
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(opened.request_id.as_uuid())
+    .bind(opened.ticket_id.as_uuid())
+    .bind(parent_request)
+    .bind(opened.consumer)
+    .bind(opened.provider)
+    .bind(opened.needed_by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The ticket whose case holds `request`, if the chain view follows it.
+pub(crate) async fn ticket_of(
+    conn: &mut PgConnection,
+    request: RequestId,
+) -> Result<Option<TicketId>, sqlx::Error> {
+    let ticket: Option<Uuid> =
+        sqlx::query_scalar("SELECT ticket_id FROM chain_requests WHERE request_id = $1")
+            .bind(request.as_uuid())
+            .fetch_optional(conn)
+            .await?;
+    Ok(ticket.map(TicketId::from_uuid))
+}
+
+/// Keeps one event of a followed request.
+pub(crate) async fn insert_event(
+    conn: &mut PgConnection,
+    request: RequestId,
+    version: u64,
+    event_id: Uuid,
+    stored: &StoredEvent<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO chain_request_events (request_id, version, event_id, event_type,
+             schema_version, occurred_at, payload)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (request_id, version) DO NOTHING",
+    )
+    .bind(request.as_uuid())
+    .bind(db_version(version))
+    .bind(event_id)
+    .bind(stored.event_type)
+    .bind(i32::try_from(stored.schema_version).unwrap_or(i32::MAX))
+    .bind(stored.occurred_at)
+    .bind(stored.payload)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes what the tree now says about every request of the case, and about the ticket.
+pub(crate) async fn save_case(
+    conn: &mut PgConnection,
+    case: &TicketCase,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let nodes: Vec<_> = case.view.nodes.values().collect();
+    let ids: Vec<Uuid> = nodes.iter().map(|n| n.request.id.as_uuid()).collect();
+    let versions: Vec<i64> = nodes.iter().map(|n| db_version(n.version)).collect();
+    let statuses: Vec<&str> = nodes.iter().map(|n| n.request.status.name()).collect();
+    let expected: Vec<DateTime<Utc>> = nodes.iter().map(|n| n.request.expected_by()).collect();
+    let projected: Vec<Option<DateTime<Utc>>> = nodes
+        .iter()
+        .map(|n| match n.request.status {
+            RequestStatus::Opened | RequestStatus::Committed => n.projected_completion,
+            _ => None,
+        })
+        .collect();
+    let at_risk: Vec<bool> = nodes
+        .iter()
+        .map(|n| {
+            n.risk.is_some()
+                || n.request.outstanding_breakdown().is_some()
+                || matches!(n.request.status, RequestStatus::Breached { .. })
+        })
+        .collect();
+    let critical: Vec<bool> = nodes.iter().map(|n| n.on_critical_path).collect();
+    sqlx::query(
+        "UPDATE chain_requests r SET version = u.version, status = u.status,
+             expected_by = u.expected_by, projected_completion = u.projected,
+             at_risk = u.at_risk, on_critical_path = u.critical
+         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                     $5::timestamptz[], $6::boolean[], $7::boolean[])
+              AS u(request_id, version, status, expected_by, projected, at_risk, critical)
+         WHERE r.request_id = u.request_id",
+    )
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&statuses)
+    .bind(&expected)
+    .bind(&projected)
+    .bind(&at_risk)
+    .bind(&critical)
+    .execute(&mut *conn)
+    .await?;
+
+    let feasibility = case.feasibility();
+    let bound = feasibility.as_ref().map(|f| f.bound_by);
+    sqlx::query(
+        "INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
+             critical_request_id, critical_provider_team_id, critical_consumer_team_id,
+             updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (ticket_id) DO UPDATE SET
+             projected_completion = EXCLUDED.projected_completion,
+             earliest_feasible = EXCLUDED.earliest_feasible,
+             critical_request_id = EXCLUDED.critical_request_id,
+             critical_provider_team_id = EXCLUDED.critical_provider_team_id,
+             critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
+             updated_at = EXCLUDED.updated_at",
+    )
+    .bind(case.ticket_id.as_uuid())
+    .bind(case.projected_completion())
+    .bind(feasibility.as_ref().map(|f| f.earliest))
+    .bind(bound.map(|l| l.request_id.as_uuid()))
+    .bind(bound.map(|l| l.provider.as_uuid()))
+    .bind(bound.map(|l| l.consumer.as_uuid()))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What the API shows of the chain behind a ticket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// When the chain is projected to deliver; `None` when unknowable.
+    pub projected_completion: Option<DateTime<Utc>>,
+    /// The link bounding the chain's earliest feasible time.
+    pub critical_link: Option<chain_domain::link::RequestLink>,
+}
+
+/// The chain behind `ticket`, if any request serves it.
+pub async fn chain_summary(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+) -> Result<Option<ChainSummary>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT projected_completion, critical_request_id, critical_provider_team_id,
+                critical_consumer_team_id
+         FROM ticket_chains WHERE ticket_id = $1",
+    )
+    .bind(ticket.as_uuid())
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| summary_of(&row)).transpose()
+}
+
+/// A [`ChainSummary`] from a row holding `ticket_chains`' columns.
+pub(crate) fn summary_of(row: &sqlx::postgres::PgRow) -> Result<ChainSummary, sqlx::Error> {
+    let request: Option<Uuid> = row.try_get("critical_request_id")?;
+    let provider: Option<Uuid> = row.try_get("critical_provider_team_id")?;
+    let consumer: Option<Uuid> = row.try_get("critical_consumer_team_id")?;
+    Ok(ChainSummary {
+        projected_completion: row.try_get("projected_completion")?,
+        critical_link: match (request, provider, consumer) {
+            (Some(r), Some(p), Some(c)) => Some(chain_domain::link::RequestLink {
+                request_id: RequestId::from_uuid(r),
+                provider: chain_domain::ids::TeamId::from_uuid(p),
+                consumer: chain_domain::ids::TeamId::from_uuid(c),
+            }),
+            _ => None,
+        },
+    })
+}

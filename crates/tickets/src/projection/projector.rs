@@ -1,0 +1,102 @@
+//! The projector: a [`Handler`] on the service's own stream (`<root>.v1.tickets.>`) that,
+//! for each event, in the consumer's inbox transaction, updates the read model (a customer or
+//! ticket row) and, for a ticket, (re)schedules its deadline from [`next_deadline`].
+//!
+//! A ticket row is written from the whole stream as folded now (not just up to the event at
+//! hand): it is always the latest state, so a later event of the same stream rewrites the
+//! same row and nothing goes stale.
+
+use chain_consumer::{ConsumerConfig, Handler, HandlerError};
+use chain_domain::ids::TicketId;
+use chain_domain::ticket::next_deadline;
+use chain_proto::customerchain::v1::EventEnvelope;
+use chain_store::EventStore;
+use sqlx::PgConnection;
+
+use super::tables;
+use crate::chain_view::load_error;
+use crate::codec::{CodecError, StoredEvent, TicketExtras, decode_customer};
+use crate::streams::{CUSTOMER, TICKET, load_ticket};
+use crate::view;
+
+/// The durable consumer name of the projector (also the key of its inbox rows).
+pub const PROJECTOR_NAME: &str = "tickets-projector";
+
+/// The consumer settings of the projector on the service's stream under `layout`.
+pub fn projector_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
+    ConsumerConfig::new(
+        PROJECTOR_NAME,
+        layout.stream_name(crate::SERVICE),
+        layout.service_subjects(crate::SERVICE),
+    )
+}
+
+/// Keeps the read model; run it with [`chain_consumer::EventConsumer`] and
+/// [`projector_config`].
+#[derive(Clone, Debug)]
+pub struct TicketsProjector {
+    store: EventStore,
+}
+
+impl TicketsProjector {
+    /// A projector reading streams from `store` (the service's own).
+    pub fn new(store: EventStore) -> Self {
+        Self { store }
+    }
+
+    async fn ticket(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let id: TicketId = envelope
+            .aggregate_id
+            .parse()
+            .map_err(|e| HandlerError::Poison(format!("bad ticket id: {e}")))?;
+        let loaded = load_ticket(&self.store, id).await.map_err(load_error)?;
+        let Some(ticket) = loaded.ticket() else {
+            return Err(HandlerError::Transient(format!(
+                "ticket {id} has no events in the store yet"
+            )));
+        };
+        if loaded.state.version < envelope.aggregate_version {
+            return Err(HandlerError::Transient(format!(
+                "ticket {id} is at version {} in the store, behind event {}",
+                loaded.state.version, envelope.aggregate_version
+            )));
+        }
+        let extras =
+            TicketExtras::of(loaded.recorded.iter().map(StoredEvent::from)).map_err(poison)?;
+        let row = view::ticket(ticket, loaded.state.version, &extras, None, None);
+        tables::upsert_ticket(tx, ticket, loaded.state.version, &row).await?;
+        tables::schedule_deadline(tx, id, next_deadline(&loaded.state).map(|(at, _)| at)).await?;
+        Ok(())
+    }
+}
+
+impl Handler for TicketsProjector {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        match envelope.aggregate_type.as_str() {
+            CUSTOMER => {
+                let stored = StoredEvent::from_envelope(envelope).map_err(poison)?;
+                let event = decode_customer(stored).map_err(poison)?;
+                tables::apply_customer(tx, &event, envelope.aggregate_version).await?;
+            }
+            TICKET => self.ticket(tx, envelope).await?,
+            other => {
+                return Err(HandlerError::Poison(format!(
+                    "unknown aggregate type {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn poison(error: CodecError) -> HandlerError {
+    HandlerError::Poison(error.to_string())
+}
