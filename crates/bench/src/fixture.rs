@@ -48,6 +48,15 @@ impl BenchDatabase {
         &self.name
     }
 
+    /// The database's URL (it may hold a password: never print it), for a process of its own.
+    #[allow(
+        dead_code,
+        reason = "store-bench connects through pool(); requests-bench hands the URL to the service"
+    )]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A pool of exactly `connections` connections, all opened before it is returned, so no
     /// measured operation pays for a connect.
     pub async fn pool(&self, connections: u32) -> anyhow::Result<PgPool> {

@@ -130,14 +130,7 @@ async fn run(
 
     for &writers in &args.writers {
         let pool = database.pool(u32::try_from(writers)?).await?;
-        measure_writes(
-            &mut report,
-            &pool,
-            writers,
-            duration,
-            &payload,
-        )
-        .await?;
+        measure_writes(&mut report, &pool, writers, duration, &payload).await?;
         pool.close().await;
     }
 
