@@ -4,7 +4,7 @@
 CREATE TABLE events (
     position          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tx_id             xid8        NOT NULL DEFAULT pg_current_xact_id(),
-    event_id          uuid        NOT NULL UNIQUE,
+    event_id          uuid        NOT NULL,
     aggregate_type    text        NOT NULL,
     aggregate_id      text        NOT NULL,
     aggregate_version bigint      NOT NULL CHECK (aggregate_version > 0),
@@ -20,6 +20,10 @@ CREATE TABLE events (
     payload           bytea       NOT NULL,
     CONSTRAINT events_stream_version UNIQUE (aggregate_type, aggregate_id, aggregate_version)
 );
+
+-- event_id is not indexed: writers mint UUIDv7 ids, and each consumer's inbox already has a
+-- primary key on (consumer, event_id), where duplicates actually arrive. One index fewer per
+-- append measurably raises append throughput at 32 writers.
 
 -- Commit order for the relay and for replay.
 CREATE INDEX events_commit_order ON events (tx_id, position);
