@@ -2,12 +2,13 @@
 //! scores, the health of each internal link, and the impact ledger that ties a breakdown to the
 //! external customers it hurt. It consumes the events of `requests-svc` and `tickets-svc`.
 //!
-//! Commands: `serve` (the default), `migrate`, `relay rewind --to <tx:pos|start>`; configuration
-//! comes from the environment (see `chain_server::ServiceConfig`). For now it serves only
-//! health, reflection and its outbox relay: `customerchain.v1.SatisfactionService` answers
-//! `UNIMPLEMENTED` until its handlers are registered here.
+//! Commands: `serve` (the default), `migrate`, `relay rewind --to <tx:pos|start>`, and
+//! `rebuild` (recompute every projection from the producers' histories into a fresh schema and
+//! print its digest); configuration comes from the environment (see
+//! `chain_server::ServiceConfig`).
 
-use chain_server::{ChainService, NoDomainService, cli};
+use chain_scoring::{RebuildArgs, ScoringSetup, run_rebuild};
+use chain_server::{ChainService, cli};
 use clap::Parser;
 
 /// The scoring service of customer-chain: satisfaction scores, link health and the impact ledger.
@@ -15,12 +16,27 @@ use clap::Parser;
 #[command(version)]
 struct Args {
     #[command(subcommand)]
-    command: Option<cli::Command>,
+    command: Option<Command>,
+}
+
+/// The commands every service has, plus `rebuild`.
+#[derive(clap::Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Common(cli::Command),
+    /// Recompute every projection from the producers' histories into a fresh schema.
+    Rebuild(RebuildArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    cli::run(ChainService::Scoring, args.command, NoDomainService).await?;
+    match args.command {
+        Some(Command::Rebuild(rebuild)) => run_rebuild(rebuild).await?,
+        Some(Command::Common(command)) => {
+            cli::run(ChainService::Scoring, Some(command), ScoringSetup::default()).await?;
+        }
+        None => cli::run(ChainService::Scoring, None, ScoringSetup::default()).await?,
+    }
     Ok(())
 }

@@ -1,0 +1,177 @@
+//! Live consumption: [`ScoringProjector`], the [`Handler`] of the three durable consumers
+//! (the requests stream, the tickets stream, scoring's own feedback). For each event, inside
+//! the consumer's inbox transaction:
+//!
+//! 1. take the projection lock (`pg_advisory_xact_lock`): projections of many subjects change
+//!    together (an impact touches a customer and every link on its path), so events from the
+//!    three consumers, and from several replicas, are applied one at a time;
+//! 2. load the slice of the state the event reads, [`ProjectionState::apply`] it, load what
+//!    the derivation reads, [`derive`];
+//! 3. write the changed facts and derived rows, count the event, and append the output events
+//!    ([`super::outputs`]) to scoring's store — all committed with the event's processed mark.
+
+use chain_bus::BusLayout;
+use chain_consumer::{ConsumerConfig, Handler, HandlerError};
+use chain_proto::customerchain::v1::EventEnvelope;
+use chain_store::{EventMetadata, StreamId, append_in};
+use sqlx::PgConnection;
+
+use super::derive::{ProjectionConfig, derive};
+use super::outputs::{Output, outputs};
+use super::rows::ProjectionRows;
+use super::state::ProjectionState;
+use super::tables::{Tables, TablesError};
+use crate::codec::{FEEDBACK_AGGREGATE, InputStore, decode};
+
+/// The advisory lock key that serialises projection transactions ("scoring" in ASCII).
+pub const PROJECTION_LOCK: i64 = 0x73_636f_7269_6e67;
+
+/// The durable consumer name for an input store.
+pub fn consumer_name(store: InputStore) -> String {
+    format!("scoring-{}", store.token())
+}
+
+/// The consumer settings for `store` under `layout`: the whole requests and tickets streams,
+/// and only the feedback aggregate of scoring's own (its other events are outputs).
+pub fn consumer_config(layout: &BusLayout, store: InputStore) -> ConsumerConfig {
+    let filter = match store {
+        InputStore::Scoring => format!(
+            "{}.v1.{}.{FEEDBACK_AGGREGATE}.>",
+            layout.root(),
+            store.token()
+        ),
+        InputStore::Requests | InputStore::Tickets => layout.service_subjects(store.token()),
+    };
+    ConsumerConfig::new(
+        consumer_name(store),
+        layout.stream_name(store.token()),
+        filter,
+    )
+}
+
+/// Applies one input store's events to the live projections.
+#[derive(Debug, Clone)]
+pub struct ScoringProjector {
+    store: InputStore,
+    tables: Tables,
+    config: ProjectionConfig,
+}
+
+impl ScoringProjector {
+    /// A projector of `store`'s events into the live tables.
+    pub fn new(store: InputStore, config: ProjectionConfig) -> Self {
+        Self {
+            store,
+            tables: Tables::live(),
+            config,
+        }
+    }
+
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        envelope: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(PROJECTION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        if !self.store.consumes(&envelope.aggregate_type) {
+            return Ok(());
+        }
+        let input =
+            decode(self.store, envelope).map_err(|e| HandlerError::Poison(e.to_string()))?;
+        let mut state = ProjectionState::new();
+        self.tables
+            .load_for_apply(conn, &mut state, &input.fact)
+            .await
+            .map_err(tables_error)?;
+        let dirty = state.apply(&input);
+        self.tables
+            .load_for_derive(conn, &mut state, &dirty)
+            .await
+            .map_err(tables_error)?;
+        let before = self
+            .tables
+            .load_scores(conn, &dirty.score_subjects())
+            .await
+            .map_err(tables_error)?;
+        let derived = derive(&state, &dirty, &self.config);
+        let emitted = outputs(&input, &dirty, &before, &derived, &self.config.model);
+        let mut rows = ProjectionRows::facts_of(&state, &dirty);
+        rows.add_derived(derived);
+        self.tables.write(conn, &rows).await.map_err(tables_error)?;
+        self.tables
+            .add_progress(conn, self.store, 1)
+            .await
+            .map_err(tables_error)?;
+        append(conn, envelope, emitted).await
+    }
+}
+
+impl Handler for ScoringProjector {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        self.apply(tx, envelope).await
+    }
+}
+
+/// Appends the output events, caused by `envelope` and in its case, under the current trace
+/// (the consumer's processing span, a child of the event's producer).
+async fn append(
+    conn: &mut PgConnection,
+    envelope: &EventEnvelope,
+    emitted: Vec<Output>,
+) -> Result<(), HandlerError> {
+    if emitted.is_empty() {
+        return Ok(());
+    }
+    let trace = chain_telemetry::TraceContext::current();
+    let metadata = EventMetadata {
+        correlation_id: envelope.correlation_id.clone(),
+        causation_id: envelope.event_id.clone(),
+        actor: crate::SERVICE_ACTOR.to_owned(),
+        traceparent: trace
+            .as_ref()
+            .map(|t| t.traceparent.clone())
+            .or_else(|| Some(envelope.traceparent.clone()).filter(|t| !t.is_empty())),
+        tracestate: trace
+            .map(|t| t.tracestate)
+            .filter(|state| !state.is_empty()),
+    };
+    for output in emitted {
+        let version = stream_version(conn, &output.stream).await?;
+        append_in(
+            &mut *conn,
+            &output.stream,
+            version,
+            std::slice::from_ref(&output.event),
+            &metadata,
+            None,
+        )
+        .await
+        .map_err(|e| HandlerError::Transient(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn stream_version(conn: &mut PgConnection, stream: &StreamId) -> Result<u64, HandlerError> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT max(aggregate_version) FROM events WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(&stream.aggregate_type)
+    .bind(&stream.aggregate_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(version.unwrap_or(0)).unwrap_or(0))
+}
+
+fn tables_error(error: TablesError) -> HandlerError {
+    match error {
+        TablesError::Database(e) => HandlerError::Transient(e.to_string()),
+        other => HandlerError::Poison(other.to_string()),
+    }
+}

@@ -1,0 +1,212 @@
+//! Streaming reads of scoring's event store: `WatchScores` (score, impact and feedback events,
+//! optionally about one subject, from a resume position, then live) and `ReadEvents`
+//! (everything, in commit order, for consumers that refill or rebuild).
+//!
+//! A watch is a task that reads the store in commit order, keeps the events that match, and
+//! sends them into a bounded channel (a slow client slows its own task only). It reads again
+//! when the [`crate::feed::ChangeFeed`] signals an append, or after a short poll, and ends
+//! when the client goes away.
+
+use std::time::Duration;
+
+use chain_domain::link::LinkKey;
+use chain_domain::scoring::Subject;
+use chain_proto::customerchain::v1 as pb;
+use chain_relay::to_envelope;
+use chain_rpc::{IntoStatus, field, status};
+use chain_store::{EventStore, Position, RecordedEvent};
+use prost::{Message, Name};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{ScoringService, ServerStream};
+use crate::projection::rows::subject_key;
+
+/// Events a watch buffers for a slow client before it waits.
+const WATCH_BUFFER: usize = 256;
+/// Events read from the store per round.
+const READ_BATCH: u32 = 500;
+/// How long a watch waits for a signal before reading again anyway.
+const POLL: Duration = Duration::from_millis(500);
+/// `ReadEvents`' default and largest `limit`.
+const READ_DEFAULT: u32 = 1_000;
+const READ_MAX: u32 = 10_000;
+
+impl ScoringService {
+    pub(super) async fn watch_scores(
+        &self,
+        message: pb::WatchScoresRequest,
+    ) -> Result<ServerStream<pb::WatchScoresResponse>, Status> {
+        let subject = match message.subject.as_ref().and_then(|s| s.subject.as_ref()) {
+            None => None,
+            Some(pb::score_subject::Subject::CustomerId(id)) => {
+                Some(Subject::Customer(field::id("subject.customer_id", id)?))
+            }
+            Some(pb::score_subject::Subject::Link(link)) => Some(Subject::Link(LinkKey {
+                provider: field::id("subject.link.provider_team_id", &link.provider_team_id)?,
+                consumer: field::id("subject.link.consumer_team_id", &link.consumer_team_id)?,
+            })),
+        };
+        let start = if message.live_only {
+            self.store.head().await.map_err(IntoStatus::into_status)?
+        } else {
+            position("after_position", &message.after_position)?
+        };
+        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
+        let watcher = Watcher {
+            store: self.store.clone(),
+            subject,
+            sender,
+            changes: self.feed.subscribe(),
+        };
+        tokio::spawn(watcher.follow(start));
+        Ok(Box::pin(ReceiverStream::new(receiver)))
+    }
+
+    pub(super) async fn read_events(
+        &self,
+        message: pb::ReadEventsRequest,
+    ) -> Result<ServerStream<pb::EventEnvelope>, Status> {
+        let after = position("after_position", &message.after_position)?;
+        let limit = match message.limit {
+            0 => READ_DEFAULT,
+            n => n.min(READ_MAX),
+        };
+        let events = self
+            .store
+            .read_all(after, limit)
+            .await
+            .map_err(IntoStatus::into_status)?;
+        let envelopes: Vec<Result<pb::EventEnvelope, Status>> =
+            events.iter().map(|e| Ok(to_envelope(e))).collect();
+        Ok(Box::pin(futures::stream::iter(envelopes)))
+    }
+}
+
+/// A resume position: empty is the start of the store.
+fn position(name: &str, value: &str) -> Result<Position, Status> {
+    if value.is_empty() {
+        return Ok(Position::START);
+    }
+    value
+        .parse()
+        .map_err(|reason: String| status::invalid_argument(name, reason))
+}
+
+/// One `WatchScores` stream.
+struct Watcher {
+    store: EventStore,
+    subject: Option<Subject>,
+    sender: mpsc::Sender<Result<pb::WatchScoresResponse, Status>>,
+    changes: watch::Receiver<u64>,
+}
+
+impl Watcher {
+    async fn follow(mut self, mut after: Position) {
+        let mut signalled = true;
+        loop {
+            let batch = match self.store.read_all(after, READ_BATCH).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    let _ = self.sender.send(Err(error.into_status())).await;
+                    return;
+                }
+            };
+            for event in &batch {
+                after = event.position;
+                let relevant = match self.concerns(event).await {
+                    Ok(relevant) => relevant,
+                    Err(error) => {
+                        let _ = self.sender.send(Err(error)).await;
+                        return;
+                    }
+                };
+                if relevant {
+                    let response = pb::WatchScoresResponse {
+                        event: Some(to_envelope(event)),
+                    };
+                    if self.sender.send(Ok(response)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
+                continue;
+            }
+            let (changes, sender) = (&mut self.changes, &self.sender);
+            let changed = async {
+                if signalled {
+                    changes.changed().await.is_ok()
+                } else {
+                    std::future::pending().await
+                }
+            };
+            tokio::select! {
+                () = sender.closed() => return,
+                () = tokio::time::sleep(POLL) => {}
+                ok = changed => signalled = ok,
+            }
+        }
+    }
+
+    /// Whether `event` is a score, impact or feedback event about the watched subject.
+    async fn concerns(&self, event: &RecordedEvent) -> Result<bool, Status> {
+        let watched = [
+            pb::ScoreChanged::full_name(),
+            pb::ImpactRecorded::full_name(),
+            pb::ImpactResolved::full_name(),
+            pb::FeedbackRecorded::full_name(),
+        ];
+        if !watched.contains(&event.event_type) {
+            return Ok(false);
+        }
+        let Some(subject) = self.subject else {
+            return Ok(true);
+        };
+        let payload = event.payload.as_slice();
+        if event.event_type == pb::ScoreChanged::full_name() {
+            return Ok(event.stream.aggregate_id == subject_key(&subject));
+        }
+        if event.event_type == pb::FeedbackRecorded::full_name() {
+            let about = pb::FeedbackRecorded::decode(payload)
+                .ok()
+                .and_then(|f| f.subject)
+                .and_then(|s| s.subject);
+            return Ok(match (about, subject) {
+                (Some(pb::feedback_subject::Subject::Customer(c)), Subject::Customer(id)) => {
+                    c.customer_id == id.to_string()
+                }
+                (Some(pb::feedback_subject::Subject::Team(t)), Subject::Link(link)) => {
+                    t.provider_team_id == link.provider.to_string()
+                        && t.consumer_team_id == link.consumer.to_string()
+                }
+                _ => false,
+            });
+        }
+        // An impact event: ask the impact ledger whom it hurt and which links it runs through.
+        let impact = Uuid::parse_str(&event.stream.aggregate_id).unwrap_or_default();
+        let pool = self.store.pool();
+        let matches: bool = match subject {
+            Subject::Customer(customer) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM scoring_impacts WHERE impact_id = $1 AND customer_id = $2)",
+            )
+            .bind(impact)
+            .bind(customer.as_uuid())
+            .fetch_one(pool)
+            .await,
+            Subject::Link(link) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM scoring_impact_links
+                                WHERE impact_id = $1 AND provider_team_id = $2 AND consumer_team_id = $3)",
+            )
+            .bind(impact)
+            .bind(link.provider.as_uuid())
+            .bind(link.consumer.as_uuid())
+            .fetch_one(pool)
+            .await,
+        }
+        .map_err(|e| status::database_error(&e))?;
+        Ok(matches)
+    }
+}
