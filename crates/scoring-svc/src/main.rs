@@ -34,7 +34,12 @@ async fn main() -> anyhow::Result<()> {
     match args.command {
         Some(Command::Rebuild(rebuild)) => run_rebuild(rebuild).await?,
         Some(Command::Common(command)) => {
-            cli::run(ChainService::Scoring, Some(command), ScoringSetup::default()).await?;
+            cli::run(
+                ChainService::Scoring,
+                Some(command),
+                ScoringSetup::default(),
+            )
+            .await?;
         }
         None => cli::run(ChainService::Scoring, None, ScoringSetup::default()).await?,
     }
