@@ -29,7 +29,6 @@
 
 pub mod codec;
 pub mod deadline_watch;
-pub mod feed;
 pub mod projection;
 pub mod propagation;
 pub mod record;
@@ -37,8 +36,8 @@ pub mod service;
 pub mod streams;
 pub mod view;
 
+pub use chain_store::ChangeFeed;
 pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
-pub use feed::ChangeFeed;
 pub use projection::{RequestsProjector, migrate, projector_config};
 pub use service::RequestService;
 

@@ -9,12 +9,14 @@ mod append;
 mod checkpoint;
 mod error;
 mod event;
+mod feed;
 mod read;
 
 pub use append::{AppendOutcome, Idempotency, append_in};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
+pub use feed::ChangeFeed;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;

@@ -38,7 +38,6 @@
 pub mod chain_view;
 pub mod codec;
 pub mod deadline_watch;
-pub mod feed;
 pub mod projection;
 pub mod record;
 pub mod service;
@@ -46,9 +45,9 @@ pub mod streams;
 pub mod tiers;
 pub mod view;
 
+pub use chain_store::ChangeFeed;
 pub use chain_view::{ChainView, chain_view_config};
 pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
-pub use feed::ChangeFeed;
 pub use projection::{TicketsProjector, migrate, projector_config};
 pub use service::TicketService;
 

@@ -32,7 +32,7 @@ use futures::Stream;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use crate::feed::ChangeFeed;
+use chain_store::ChangeFeed;
 
 /// The largest request message the service decodes: every request is small, so a big one is
 /// a mistake or an attack.

@@ -42,8 +42,8 @@ pub use refusal::{promise_not_feasible, refusal};
 
 use crate::chain_view::chain_summary;
 use crate::codec::{StoredEvent, TicketExtras};
-use crate::feed::ChangeFeed;
 use crate::{tiers, view};
+use chain_store::ChangeFeed;
 
 /// The largest request message the service decodes: every request is small, so a big one is
 /// a mistake or an attack.

@@ -1,4 +1,5 @@
-//! A wake-up signal for readers that follow the event store live (`WatchTickets`), fanned
+//! A wake-up signal for readers that follow the event store live (the services' `Watch*`
+//! streams), fanned
 //! out to every watcher through one `tokio::sync::watch` channel instead of a listening
 //! connection per stream. It fires on this process's appends ([`EventStore::appended`]) and on
 //! `NOTIFY chain_events` (appends other replicas forward, propagation commits). Watchers also
@@ -7,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chain_store::{APPENDED_CHANNEL, EventStore};
+use crate::{APPENDED_CHANNEL, EventStore};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
