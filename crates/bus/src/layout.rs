@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn event_tokens_never_contain_subject_separators() {
-        assert_eq!(event_token("a.b.Weird Name*>"), "weird_name__");
+        assert_eq!(event_token("a.b.Weird Name*>"), "weird__name__");
         assert_eq!(event_token("TicketAtRisk"), "ticket_at_risk");
     }
 }
