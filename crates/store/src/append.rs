@@ -85,6 +85,9 @@ pub async fn append_in<'e>(
     }
     let expected = i64::try_from(expected_version)
         .map_err(|_| StoreError::Corrupt(format!("expected version {expected_version}")))?;
+    if let ([event], None) = (events, idempotency) {
+        return append_one(executor, stream, expected, event, metadata).await;
+    }
     let columns = Columns::from(events);
     let row = sqlx::query(
         "SELECT replayed, first_position, fingerprint, response FROM append_events(
@@ -126,6 +129,55 @@ pub async fn append_in<'e>(
     Ok(AppendOutcome::Appended {
         first_position: row.try_get("first_position")?,
         version: expected_version + events.len() as u64,
+    })
+}
+
+/// The common case, one event and no idempotency key, as one plain prepared INSERT: the version
+/// check is its `WHERE`, so no function call, no arrays and no `unnest`. It must stay
+/// equivalent to `append_events` for that case.
+async fn append_one<'e>(
+    executor: impl PgExecutor<'e>,
+    stream: &StreamId,
+    expected: i64,
+    event: &NewEvent,
+    metadata: &EventMetadata,
+) -> Result<AppendOutcome, StoreError> {
+    let first_position: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,
+                             event_type, schema_version, occurred_at, correlation_id,
+                             causation_id, actor, traceparent, tracestate, payload)
+         SELECT $1, $2, $3, $4 + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13
+         WHERE coalesce((SELECT max(aggregate_version) FROM events
+                         WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4
+         RETURNING position",
+    )
+    .bind(event.event_id)
+    .bind(&stream.aggregate_type)
+    .bind(&stream.aggregate_id)
+    .bind(expected)
+    .bind(&event.event_type)
+    .bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
+    .bind(event.occurred_at)
+    .bind(&metadata.correlation_id)
+    .bind(&metadata.causation_id)
+    .bind(&metadata.actor)
+    .bind(&metadata.traceparent)
+    .bind(&metadata.tracestate)
+    .bind(&event.payload)
+    .fetch_optional(executor)
+    .await
+    .map_err(|e| classify(e, stream))?;
+    let Some(first_position) = first_position else {
+        return Err(StoreError::Conflict {
+            stream: stream.clone(),
+            detail: format!("stream {stream} is not at version {expected}"),
+        });
+    };
+    metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
+        .increment(1);
+    Ok(AppendOutcome::Appended {
+        first_position,
+        version: u64::try_from(expected).unwrap_or(0) + 1,
     })
 }
 
