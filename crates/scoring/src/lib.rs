@@ -9,7 +9,7 @@
 //!   layer, and the live consumers ([`projection::ScoringProjector`]);
 //! - [`rebuild`]: every projection again from the producers' histories (`ReadEvents`), into a
 //!   fresh schema, with its digest;
-//! - [`service`]: the gRPC service; [`feed`]: the wake-up of `WatchScores`;
+//! - [`service`]: the gRPC service; `WatchScores` wakes on [`chain_store::ChangeFeed`];
 //! - [`setup`]: the wiring for the `scoring-svc` binary and its `rebuild` command;
 //! - [`synthetic`]: reproducible histories for the benchmark and the tests.
 //!
@@ -38,7 +38,6 @@
 //!   events applied per input store, so two digests compare at equal counts.
 
 pub mod codec;
-pub mod feed;
 pub mod projection;
 pub mod rebuild;
 pub mod service;

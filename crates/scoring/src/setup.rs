@@ -8,11 +8,11 @@
 use chain_bus::ensure_stream;
 use chain_consumer::EventConsumer;
 use chain_server::{BoxError, ChainService, ServiceConfig, ServiceRuntime, ServiceSetup};
+use chain_store::ChangeFeed;
 use sqlx::PgPool;
 use tonic::service::Routes;
 
 use crate::codec::InputStore;
-use crate::feed::ChangeFeed;
 use crate::projection::{ProjectionConfig, ScoringProjector, Tables, consumer_config, migrate};
 use crate::rebuild::{EventSource, live_digest, rebuild};
 use crate::service::ScoringService;
@@ -36,9 +36,8 @@ impl ServiceSetup for ScoringSetup {
             ensure_stream(js, layout, store.token()).await?;
         }
         let feed = ChangeFeed::new();
-        let follower = feed.clone();
-        let listening = pool.clone();
-        runtime.spawn_background("scoring-feed", move |stop| follower.run(listening, stop));
+        let (follower, followed) = (feed.clone(), runtime.store().clone());
+        runtime.spawn_background("scoring-feed", move |stop| follower.run(followed, stop));
         for store in InputStore::ALL {
             let consumer = EventConsumer::new(
                 pool.clone(),

@@ -23,7 +23,7 @@ use chain_store::EventStore;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::feed::ChangeFeed;
+use chain_store::ChangeFeed;
 
 /// The largest request message the service decodes (a comment is at most 2,000 characters).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;

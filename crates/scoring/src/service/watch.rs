@@ -4,7 +4,7 @@
 //!
 //! A watch is a task that reads the store in commit order, keeps the events that match, and
 //! sends them into a bounded channel (a slow client slows its own task only). It reads again
-//! when the [`crate::feed::ChangeFeed`] signals an append, or after a short poll, and ends
+//! when the [`chain_store::ChangeFeed`] signals an append, or after a short poll, and ends
 //! when the client goes away.
 
 use std::time::Duration;

@@ -15,8 +15,8 @@ use chain_relay::{Relay, RelayConfig};
 use chain_rpc::actor::ACTOR_METADATA_KEY;
 use chain_scoring::ScoringService;
 use chain_scoring::codec::InputStore;
-use chain_scoring::feed::ChangeFeed;
 use chain_scoring::projection::{ProjectionConfig, ScoringProjector, Tables, consumer_config};
+use chain_store::ChangeFeed;
 use chain_store::{EventMetadata, EventStore, NewEvent, StreamId};
 use chain_testkit::{NatsRoot, TestDatabase, nats_url, wait_until};
 use chrono::{DateTime, Utc};
@@ -188,7 +188,7 @@ impl Harness {
             tokio::spawn(consumer.run(stop.clone()));
         }
         let feed = ChangeFeed::new();
-        tokio::spawn(feed.clone().run(pool.clone(), stop.clone()));
+        tokio::spawn(feed.clone().run(store.clone(), stop.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
