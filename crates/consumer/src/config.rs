@@ -21,6 +21,10 @@ pub struct ConsumerConfig {
     pub ack_wait: Duration,
     /// Unacknowledged messages the server lets this consumer hold.
     pub max_ack_pending: i64,
+    /// Most messages applied in one transaction. Messages already delivered are taken together
+    /// (never waited for), so a quiet stream still applies each event at once, while a busy one
+    /// pays one commit per batch instead of one per event.
+    pub batch_size: usize,
 }
 
 impl ConsumerConfig {
@@ -44,6 +48,7 @@ impl ConsumerConfig {
             gap_delay: Duration::from_millis(200),
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 1_000,
+            batch_size: 128,
         }
     }
 

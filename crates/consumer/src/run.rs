@@ -6,7 +6,7 @@ use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use chain_proto::customerchain::v1::EventEnvelope;
 use futures::StreamExt;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,18 +34,32 @@ pub struct ConsumerStats {
     pub deferred: AtomicU64,
     /// Messages parked in `dead_letters`.
     pub parked: AtomicU64,
+    /// Transactions that applied several messages at once.
+    pub batches: AtomicU64,
 }
 
 /// What became of one message.
 enum Outcome {
     Applied,
+    /// A copy of an event already applied: ack it.
     Skipped,
+    /// Another replica applied this version while the handler ran: roll back, then ack.
+    Lost,
     /// The handler failed transiently: retry with backoff, park after `max_deliver`.
     Failed(String),
     /// An earlier version of the stream is missing: wait longer each time, park after
     /// `GAP_PATIENCE × max_deliver` deliveries.
     Gap(u64),
     Park(String),
+}
+
+/// How a try at one transaction for several messages ended.
+enum Batch {
+    /// Committed and acked.
+    Committed,
+    /// Rolled back: the message at this index needs the one-by-one path; those before it can
+    /// go together.
+    StoppedAt(usize),
 }
 
 /// A message waiting for an earlier event of its stream is parked only after this many times the
@@ -103,16 +117,29 @@ impl<H: Handler> EventConsumer<H> {
             .get_or_create_consumer(&self.config.name, self.server_config())
             .await
             .map_err(|e| jetstream_error(&e))?;
-        let mut messages = consumer.messages().await.map_err(|e| jetstream_error(&e))?;
+        let messages = consumer.messages().await.map_err(|e| jetstream_error(&e))?;
+        // Whatever has arrived is taken together, up to a batch; nothing waits for a batch to
+        // fill, so a lone event is applied as soon as it arrives.
+        let mut batches = messages.ready_chunks(self.config.batch_size.max(1));
         loop {
-            let message = tokio::select! {
+            let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                next = messages.next() => next,
+                next = batches.next() => next,
             };
-            match message {
-                None => return Err(ConsumerError::JetStream("message stream ended".into())),
-                Some(Err(error)) => return Err(jetstream_error(&error)),
-                Some(Ok(message)) => self.process(message).await?,
+            let Some(batch) = batch else {
+                return Err(ConsumerError::JetStream("message stream ended".into()));
+            };
+            let mut failure = None;
+            let mut delivered = Vec::with_capacity(batch.len());
+            for item in batch {
+                match item {
+                    Ok(message) => delivered.push(message),
+                    Err(error) => failure = Some(jetstream_error(&error)),
+                }
+            }
+            self.process_batch(&delivered).await?;
+            if let Some(failure) = failure {
+                return Err(failure);
             }
         }
     }
@@ -130,31 +157,153 @@ impl<H: Handler> EventConsumer<H> {
         }
     }
 
-    /// Handles one message inside a consumer span that continues the trace the event was created
-    /// under (its `traceparent` header), so one trace runs from the command to every reaction.
-    async fn process(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
+    /// Applies `messages` in as few transactions as it can. A run of messages that simply apply
+    /// (or are copies already applied) commits as one; a message that needs more — a gap, a
+    /// handler failure, a poison message, a race lost to another replica — goes through
+    /// [`Self::process`] on its own, which knows how to wait, retry and park, and the run
+    /// resumes after it. A database error sends every remaining message down that path.
+    async fn process_batch(&self, messages: &[jetstream::Message]) -> Result<(), ConsumerError> {
+        let mut rest = messages;
+        while let [first, more @ ..] = rest {
+            if more.is_empty() {
+                return self.process(first).await;
+            }
+            match self.apply_batch(rest).await {
+                Ok(Batch::Committed) => return Ok(()),
+                Ok(Batch::StoppedAt(stop)) => {
+                    let (clean, [odd, after @ ..]) = rest.split_at(stop) else {
+                        return Ok(());
+                    };
+                    self.process_clean_run(clean).await?;
+                    self.process(odd).await?;
+                    rest = after;
+                }
+                Err(error) => {
+                    debug!(consumer = %self.config.name, %error, "batch failed; one by one");
+                    for message in rest {
+                        self.process(message).await?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `messages`, which all went cleanly in a transaction rolled back for a later one,
+    /// together again; one by one should that fail now (another replica got there meanwhile).
+    async fn process_clean_run(
+        &self,
+        messages: &[jetstream::Message],
+    ) -> Result<(), ConsumerError> {
+        if messages.len() > 1 && matches!(self.apply_batch(messages).await, Ok(Batch::Committed)) {
+            return Ok(());
+        }
+        for message in messages {
+            self.process(message).await?;
+        }
+        Ok(())
+    }
+
+    /// Tries `messages` as one transaction, and acks them all when it committed.
+    async fn apply_batch(&self, messages: &[jetstream::Message]) -> Result<Batch, sqlx::Error> {
+        let span = tracing::info_span!(
+            "nats.process_batch",
+            messaging.system = "nats",
+            messaging.operation.type = "process",
+            messaging.batch.message_count = messages.len(),
+            messaging.consumer.group.name = %self.config.name,
+            otel.kind = "consumer",
+        );
+        chain_telemetry::messaging::link_messages(
+            &span,
+            messages.iter().filter_map(|m| m.headers.as_ref()),
+        );
+        let applied = match self.try_batch(messages).instrument(span).await? {
+            Ok(applied) => applied,
+            Err(stop) => return Ok(Batch::StoppedAt(stop)),
+        };
+        if let Some(info) = messages.last().and_then(|m| m.info().ok()) {
+            self.record_pending(info.pending);
+        }
+        for (message, applied) in messages.iter().zip(&applied) {
+            let (stat, metric) = if *applied {
+                (&self.stats.applied, "chain_events_consumed_total")
+            } else {
+                (&self.stats.skipped, "chain_events_skipped_total")
+            };
+            stat.fetch_add(1, Ordering::Relaxed);
+            self.count(metric);
+            ack(message, AckKind::Ack).await;
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        if applied.contains(&true) {
+            self.handler.after_commit();
+        }
+        Ok(Batch::Committed)
+    }
+
+    /// Applies every message on one transaction and commits it: for each message, whether it
+    /// was applied (false: a copy already applied). `Err(i)`, rolled back, when message `i`
+    /// needs the one-by-one path.
+    async fn try_batch(
+        &self,
+        messages: &[jetstream::Message],
+    ) -> Result<Result<Vec<bool>, usize>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let mut applied = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let Ok(envelope) = chain_bus::decode_envelope(&message.payload) else {
+                return Ok(Err(index));
+            };
+            let outcome = self
+                .apply_in(&mut tx, &envelope)
+                .instrument(self.message_span(message))
+                .await?;
+            match outcome {
+                Outcome::Applied => applied.push(true),
+                Outcome::Skipped => applied.push(false),
+                _ => return Ok(Err(index)),
+            }
+        }
+        tx.commit().await?;
+        Ok(Ok(applied))
+    }
+
+    /// Handles one message inside its own processing span.
+    async fn process(&self, message: &jetstream::Message) -> Result<(), ConsumerError> {
+        let span = self.message_span(message);
+        self.process_traced(message).instrument(span).await
+    }
+
+    /// The span of handling `message`: it continues the trace the event was created under (its
+    /// `traceparent` header), so one trace runs from the command to every reaction.
+    fn message_span(&self, message: &jetstream::Message) -> tracing::Span {
         let message_id = message
             .headers
             .as_ref()
             .and_then(|h| h.get(chain_bus::MSG_ID_HEADER))
             .map(|v| v.as_str().to_owned())
             .unwrap_or_default();
-        let span = chain_telemetry::messaging::process_span(
+        chain_telemetry::messaging::process_span(
             message.subject.as_str(),
             &message_id,
             &self.config.name,
             message.headers.as_ref(),
-        );
-        self.process_traced(message).instrument(span).await
+        )
+    }
+
+    fn record_pending(&self, pending: u64) {
+        metrics::gauge!("chain_consumer_pending_messages", "consumer" => self.config.name.clone())
+            .set(pending as f64);
     }
 
     /// Handles one message. Only a database failure outside the handler is an error: the message
     /// is then offered again and the loop reconnects.
-    async fn process_traced(&self, message: jetstream::Message) -> Result<(), ConsumerError> {
+    async fn process_traced(&self, message: &jetstream::Message) -> Result<(), ConsumerError> {
         let (delivered, sequence) = match message.info() {
             Ok(info) => {
-                metrics::gauge!("chain_consumer_pending_messages", "consumer" => self.config.name.clone())
-                    .set(info.pending as f64);
+                self.record_pending(info.pending);
                 (info.delivered, info.stream_sequence)
             }
             Err(error) => return Err(ConsumerError::JetStream(error.to_string())),
@@ -165,7 +314,7 @@ impl<H: Handler> EventConsumer<H> {
             Ok(envelope) => match self.apply(envelope).await {
                 Ok(outcome) => outcome,
                 Err(error) => {
-                    ack(&message, AckKind::Nak(Some(RECONNECT_PAUSE))).await;
+                    ack(message, AckKind::Nak(Some(RECONNECT_PAUSE))).await;
                     return Err(error.into());
                 }
             },
@@ -184,24 +333,24 @@ impl<H: Handler> EventConsumer<H> {
             Outcome::Applied => {
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_consumed_total");
-                ack(&message, AckKind::Ack).await;
+                ack(message, AckKind::Ack).await;
             }
-            Outcome::Skipped => {
+            Outcome::Skipped | Outcome::Lost => {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_skipped_total");
-                ack(&message, AckKind::Ack).await;
+                ack(message, AckKind::Ack).await;
             }
             Outcome::Failed(_) => {
                 self.stats.deferred.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_retried_total");
                 let delay = config.retry_delay(delivered);
-                ack(&message, AckKind::Nak(Some(delay))).await;
+                ack(message, AckKind::Nak(Some(delay))).await;
             }
             Outcome::Gap(_) => {
                 self.stats.deferred.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_waiting_total");
                 let delay = config.gap_delay * u32::try_from(delivered).unwrap_or(u32::MAX);
-                ack(&message, AckKind::Nak(Some(delay))).await;
+                ack(message, AckKind::Nak(Some(delay))).await;
             }
             Outcome::Park(reason) => {
                 let envelope = envelope.as_ref().ok();
@@ -222,7 +371,7 @@ impl<H: Handler> EventConsumer<H> {
                 warn!(consumer = %self.config.name, sequence, %reason, "message parked");
                 self.stats.parked.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_dead_lettered_total");
-                ack(&message, AckKind::Term).await;
+                ack(message, AckKind::Term).await;
             }
         }
         Ok(())
@@ -232,8 +381,30 @@ impl<H: Handler> EventConsumer<H> {
         metrics::counter!(name, "consumer" => self.config.name.clone()).increment(1);
     }
 
-    /// Applies one decoded event in a transaction with its inbox bookkeeping.
+    /// Applies one decoded event in a transaction of its own.
     async fn apply(&self, envelope: &EventEnvelope) -> Result<Outcome, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = self.apply_in(&mut tx, envelope).await?;
+        match outcome {
+            Outcome::Applied | Outcome::Skipped => tx.commit().await?,
+            // Another replica applied this version first: what the handler wrote is dropped.
+            Outcome::Lost => return Ok(Outcome::Skipped),
+            // Rolled back with the transaction: the inbox row of a gap or a failure.
+            _ => return Ok(outcome),
+        }
+        if matches!(outcome, Outcome::Applied) {
+            self.handler.after_commit();
+        }
+        Ok(outcome)
+    }
+
+    /// Applies one decoded event with its inbox bookkeeping on `tx`, which the caller commits
+    /// only for [`Outcome::Applied`] and [`Outcome::Skipped`].
+    async fn apply_in(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &EventEnvelope,
+    ) -> Result<Outcome, sqlx::Error> {
         let Ok(event_id) = Uuid::parse_str(&envelope.event_id) else {
             return Ok(Outcome::Park(format!(
                 "invalid event id {:?}",
@@ -245,42 +416,20 @@ impl<H: Handler> EventConsumer<H> {
             envelope.aggregate_id.as_str(),
         );
         let name = self.config.name.as_str();
-        let mut tx = self.pool.begin().await?;
-        let outcome = match admit(
-            &mut tx,
-            name,
-            event_id,
-            aggregate,
-            envelope.aggregate_version,
-        )
-        .await?
-        {
-            Admission::Duplicate => return Ok(Outcome::Skipped),
-            Admission::Stale => Outcome::Skipped,
+        let version = envelope.aggregate_version;
+        Ok(match admit(tx, name, event_id, aggregate, version).await? {
+            Admission::Duplicate | Admission::Stale => Outcome::Skipped,
             Admission::Gap { expected } => {
-                debug!(
-                    consumer = name,
-                    expected,
-                    got = envelope.aggregate_version,
-                    "stream gap"
-                );
-                return Ok(Outcome::Gap(expected));
+                debug!(consumer = name, expected, got = version, "stream gap");
+                Outcome::Gap(expected)
             }
-            Admission::Next => match self.handler.handle(&mut tx, envelope).await {
-                Err(HandlerError::Poison(reason)) => return Ok(Outcome::Park(reason)),
-                Err(HandlerError::Transient(reason)) => return Ok(Outcome::Failed(reason)),
-                Ok(()) if advance(&mut tx, name, aggregate, envelope.aggregate_version).await? => {
-                    Outcome::Applied
-                }
-                // Another replica applied this version first.
-                Ok(()) => return Ok(Outcome::Skipped),
+            Admission::Next => match self.handler.handle(tx, envelope).await {
+                Err(HandlerError::Poison(reason)) => Outcome::Park(reason),
+                Err(HandlerError::Transient(reason)) => Outcome::Failed(reason),
+                Ok(()) if advance(tx, name, aggregate, version).await? => Outcome::Applied,
+                Ok(()) => Outcome::Lost,
             },
-        };
-        tx.commit().await?;
-        if matches!(outcome, Outcome::Applied) {
-            self.handler.after_commit();
-        }
-        Ok(outcome)
+        })
     }
 }
 

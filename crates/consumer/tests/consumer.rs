@@ -344,3 +344,41 @@ async fn a_restarted_consumer_resumes_without_reapplying() {
     let versions: Vec<i64> = fx.applied().await.into_iter().map(|(_, v, _)| v).collect();
     assert_eq!(versions, [1, 2, 3, 4]);
 }
+
+#[tokio::test]
+async fn a_backlog_is_applied_in_batches_and_a_poison_message_in_one_costs_only_itself() {
+    let fx = Fixture::new().await;
+    for version in 1..=60 {
+        fx.publish(&envelope("backlog", version, "test.Step")).await;
+    }
+    fx.publish(&envelope("bad", 1, "test.Poison")).await;
+    for version in 61..=90 {
+        fx.publish(&envelope("backlog", version, "test.Step")).await;
+    }
+    let (shutdown, task, stats) = fx.start(fx.config());
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() >= 90 && stats.parked.load(Ordering::Relaxed) == 1
+        )
+        .await,
+        "the backlog applied and the poison parked"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let versions: Vec<i64> = fx.applied().await.into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(
+        versions,
+        (1..=90).collect::<Vec<_>>(),
+        "in order, once each"
+    );
+    assert!(
+        stats.batches.load(Ordering::Relaxed) >= 1,
+        "a backlog delivered together commits in batches"
+    );
+    let parked = list_dead_letters(&fx.pool, "projector").await.expect("dlq");
+    assert_eq!(parked.len(), 1, "only the poison message is parked");
+}

@@ -73,6 +73,13 @@ impl RequestsProjector {
                 loaded.state.version, envelope.aggregate_version
             )));
         }
+        let span = tracing::Span::current();
+        span.record("chain.request_id", tracing::field::display(id));
+        span.record("chain.link", tracing::field::display(request.link().key()));
+        span.record(
+            "chain.case_id",
+            tracing::field::display(request.case_id.as_uuid()),
+        );
         let children = load_children(&self.store, request)
             .await
             .map_err(load_error)?;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use tonic::{Request as Call, Status};
 use uuid::Uuid;
 
+use super::recent::Folded;
 use super::{COMMAND_ATTEMPTS, RequestService, correlation, refusal};
 use crate::record::{encode_batch, load_children};
 use crate::streams::{LoadError, load_link, load_request, request_stream};
@@ -109,17 +110,15 @@ impl RequestService {
             }
         };
         // The parent is checked first: a caller not allowed to serve it learns nothing more.
-        let key = LinkKey { provider, consumer };
-        let link = load_link(&self.store, &key)
-            .await
-            .map_err(LoadError::into_status)?;
-        if link.link.is_none() {
-            return Err(status::not_found(
-                "provider_team_id",
-                "link",
-                &key.to_string(),
-            ));
-        }
+        self.declared_link(LinkKey { provider, consumer }).await?;
+        let span = tracing::Span::current();
+        span.record("chain.request_id", tracing::field::display(request_id));
+        span.record("chain.team", tracing::field::display(consumer));
+        span.record(
+            "chain.link",
+            tracing::field::display(LinkKey { provider, consumer }),
+        );
+        span.record("chain.case_id", tracing::field::display(case_id.as_uuid()));
         let open = RequestCommand::Open(OpenRequest {
             request_id,
             case_id,
@@ -150,7 +149,33 @@ impl RequestService {
             )
             .await
             .map_err(IntoStatus::into_status)?;
+        if matches!(outcome, AppendOutcome::Appended { .. }) {
+            let opened = Folded {
+                state: batch.state,
+                trigger: batch.trigger,
+            };
+            self.recent.wrote(request_id, opened);
+        }
         respond(outcome, response)
+    }
+
+    /// Checks that the link `key` is declared: `NOT_FOUND` naming the provider otherwise.
+    async fn declared_link(&self, key: LinkKey) -> Result<(), Status> {
+        if self.recent.knows_link(&key) {
+            return Ok(());
+        }
+        let link = load_link(&self.store, &key)
+            .await
+            .map_err(LoadError::into_status)?;
+        if link.link.is_none() {
+            return Err(status::not_found(
+                "provider_team_id",
+                "link",
+                &key.to_string(),
+            ));
+        }
+        self.recent.saw_link(key);
+        Ok(())
     }
 
     pub(super) async fn commit_request(
@@ -331,71 +356,137 @@ impl RequestService {
             })
     }
 
-    /// Runs `command` on an existing request: load and fold, check the expected version,
-    /// decide, record, append.
+    /// Runs `command` on an existing request: fold it, check the expected version, decide,
+    /// record, append. The fold is the one this replica remembers from its last append when it
+    /// has one (see `recent`); anything but a clean append on a remembered fold is decided again
+    /// on the stream as stored, so a stale memory never reaches the caller.
     async fn execute(
         &self,
         call: &RequestCall,
         command: RequestCommand,
     ) -> Result<pb::InternalRequest, Status> {
-        let stream = request_stream(call.request_id);
+        let mut remembered = self.recent.request(call.request_id);
         let mut attempt = 0;
         loop {
-            attempt += 1;
-            let loaded = load_request(&self.store, call.request_id)
-                .await
-                .map_err(LoadError::into_status)?;
-            let Some(request) = loaded.request() else {
-                let missing =
-                    status::not_found("request_id", "request", &call.request_id.to_string());
-                return self.refuse(&call.command, missing).await;
+            let trusted = remembered.is_none();
+            let folded = match remembered.take() {
+                Some(folded) => folded,
+                None => {
+                    attempt += 1;
+                    self.fold(call.request_id).await?
+                }
             };
-            let version = loaded.state.version;
-            if call.expected_version != 0 && call.expected_version != version {
-                let stale = status::aborted(
-                    format!(
-                        "request {} is at version {version}, not the expected {}",
-                        call.request_id, call.expected_version
-                    ),
-                    &stream.to_string(),
-                );
-                return self.refuse(&call.command, stale).await;
-            }
-            let now = clock::now();
-            let events = match decide(&command, &loaded.state, now) {
-                Ok(events) => events,
-                Err(refused) => return self.refuse(&call.command, refusal(refused)).await,
-            };
-            if events.is_empty() {
-                return self.present(&loaded.state, loaded.trigger).await;
-            }
-            let batch = encode_batch(&self.store, &loaded.state, &events)
-                .await
-                .map_err(LoadError::into_status)?;
-            let response = self
-                .present(&batch.state, batch.trigger.or(loaded.trigger))
-                .await?;
-            let metadata =
-                Self::metadata(&call.caller, &call.command, correlation(request.case_id));
-            let appended = self
-                .store
-                .append(
-                    &stream,
-                    version,
-                    &batch.events,
-                    &metadata,
-                    Some(&call.command.record(&response)),
-                )
-                .await;
-            match appended {
-                Ok(outcome) => return respond(outcome, response),
-                Err(StoreError::Conflict { .. })
+            let decided = self.decide_and_append(call, &command, &folded).await;
+            match decided {
+                Attempt::Done(response) => return response,
+                // Decided on a remembered fold: check against the stream as stored.
+                _ if !trusted => self.recent.forget(call.request_id),
+                Attempt::Unchanged => return self.present(&folded.state, folded.trigger).await,
+                Attempt::Refused(refusal) => return self.refuse(&call.command, refusal).await,
+                Attempt::Conflict(_)
                     if call.expected_version == 0 && attempt < COMMAND_ATTEMPTS =>
                 {
                     tracing::debug!(request = %call.request_id, attempt, "lost a race; retrying");
                 }
-                Err(error) => return Err(error.into_status()),
+                Attempt::Conflict(error) => return Err(error.into_status()),
             }
+        }
+    }
+
+    /// The request `id` folded from its stream as stored.
+    async fn fold(&self, id: RequestId) -> Result<Folded, Status> {
+        let loaded = load_request(&self.store, id)
+            .await
+            .map_err(LoadError::into_status)?;
+        Ok(Folded {
+            state: loaded.state,
+            trigger: loaded.trigger,
+        })
+    }
+
+    /// One attempt of `command` on `folded`: decide, record and append with its version.
+    async fn decide_and_append(
+        &self,
+        call: &RequestCall,
+        command: &RequestCommand,
+        folded: &Folded,
+    ) -> Attempt {
+        let id = call.request_id;
+        let Some(request) = folded.state.request.as_ref() else {
+            return Attempt::Refused(status::not_found("request_id", "request", &id.to_string()));
+        };
+        let version = folded.state.version;
+        let span = tracing::Span::current();
+        span.record("chain.request_id", tracing::field::display(id));
+        span.record("chain.team", tracing::field::display(call.actor));
+        span.record("chain.link", tracing::field::display(request.link().key()));
+        span.record(
+            "chain.case_id",
+            tracing::field::display(request.case_id.as_uuid()),
+        );
+        if call.expected_version != 0 && call.expected_version != version {
+            let stream = request_stream(id);
+            return Attempt::Refused(status::aborted(
+                format!(
+                    "request {id} is at version {version}, not the expected {}",
+                    call.expected_version
+                ),
+                &stream.to_string(),
+            ));
+        }
+        let events = match decide(command, &folded.state, clock::now()) {
+            Ok(events) => events,
+            Err(refused) => return Attempt::Refused(refusal(refused)),
+        };
+        if events.is_empty() {
+            return Attempt::Unchanged;
+        }
+        let batch = match encode_batch(&self.store, &folded.state, &events).await {
+            Ok(batch) => batch,
+            Err(error) => return Attempt::Done(Err(error.into_status())),
+        };
+        let trigger = batch.trigger.or(folded.trigger);
+        let response = match self.present(&batch.state, trigger).await {
+            Ok(response) => response,
+            Err(status) => return Attempt::Done(Err(status)),
+        };
+        let metadata = Self::metadata(&call.caller, &call.command, correlation(request.case_id));
+        let record = call.command.record(&response);
+        let appended = self
+            .store
+            .append(
+                &request_stream(id),
+                version,
+                &batch.events,
+                &metadata,
+                Some(&record),
+            )
+            .await;
+        match appended {
+            Ok(outcome @ AppendOutcome::Appended { .. }) => {
+                for event in &events {
+                    match event {
+                        chain_domain::request::RequestEvent::BreakdownReported { kind, .. } => {
+                            tracing::info!(chain.request_id = %id, breakdown = ?kind, "request broken down");
+                        }
+                        chain_domain::request::RequestEvent::Revised { new_due, .. }
+                            if *new_due > request.needed_by =>
+                        {
+                            tracing::info!(chain.request_id = %id, "request revised past its need");
+                        }
+                        _ => {}
+                    }
+                }
+                let state = batch.state;
+                self.recent.wrote(id, Folded { state, trigger });
+                Attempt::Done(respond(outcome, response))
+            }
+            Ok(replayed) => {
+                self.recent.forget(id);
+                Attempt::Done(respond(replayed, response))
+            }
+            Err(error @ StoreError::Conflict { .. }) => Attempt::Conflict(error),
+            Err(error) => Attempt::Done(Err(error.into_status())),
         }
     }
 
@@ -415,6 +506,22 @@ impl RequestService {
         let spent = chain_domain::ledger::ledger(request, &kids, clock::now());
         Ok(view::request(request, state.version, trigger, Some(&spent)))
     }
+}
+
+/// How one attempt of a command on an existing request ended.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per command, moved once: boxing would only add an allocation"
+)]
+enum Attempt {
+    /// Answered: the response, or an error no second attempt would change.
+    Done(Result<pb::InternalRequest, Status>),
+    /// Decided on the fold, nothing to append.
+    Unchanged,
+    /// Refused on the fold it was decided on.
+    Refused(Status),
+    /// Another writer appended first.
+    Conflict(StoreError),
 }
 
 /// The response of an append: the one just built, or the first attempt's.

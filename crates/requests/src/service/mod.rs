@@ -15,10 +15,12 @@
 mod commands;
 mod links;
 mod queries;
+mod recent;
 mod teams;
 mod watch;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chain_domain::DomainError;
 use chain_domain::ids::CaseId;
@@ -50,13 +52,18 @@ pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 pub struct RequestService {
     store: EventStore,
     feed: ChangeFeed,
+    recent: Arc<recent::Recent>,
 }
 
 impl RequestService {
     /// A service on `store` (the service's own database), whose watch streams wake on `feed`
     /// (run [`ChangeFeed::run`] beside it).
     pub fn new(store: EventStore, feed: ChangeFeed) -> Self {
-        Self { store, feed }
+        Self {
+            store,
+            feed,
+            recent: Arc::default(),
+        }
     }
 
     /// The tonic server for this service, with the decode limit [`MAX_MESSAGE_BYTES`].

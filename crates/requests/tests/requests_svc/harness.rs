@@ -124,19 +124,7 @@ impl Harness {
         let feed = ChangeFeed::new();
         tokio::spawn(feed.clone().run(store.clone(), shutdown.clone()));
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("bound");
-        let server = tonic::transport::Server::builder()
-            .add_service(RequestService::new(store.clone(), feed).into_server())
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener),
-                shutdown.clone().cancelled_owned(),
-            );
-        tokio::spawn(async move {
-            server.await.expect("the server runs");
-        });
+        let addr = serve(RequestService::new(store.clone(), feed), &shutdown).await;
 
         let mut harness = Self {
             _db: db,
@@ -166,21 +154,22 @@ impl Harness {
     /// A client acting as `actor` (a team id or a service name).
     pub async fn client(&self, actor: &str) -> Client {
         let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
-        self.connect(ActAs(Some(value))).await
+        connect(self.addr, ActAs(Some(value))).await
+    }
+
+    /// A client acting as `actor` on a second replica of the gRPC service, on the same
+    /// database: it remembers what it wrote, apart from the first.
+    pub async fn client_of_another_replica(&self, actor: &str) -> Client {
+        let feed = ChangeFeed::new();
+        let replica = RequestService::new(self.store.clone(), feed);
+        let addr = serve(replica, &self.shutdown).await;
+        let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
+        connect(addr, ActAs(Some(value))).await
     }
 
     /// A client that sends no identity.
     pub async fn anonymous(&self) -> Client {
-        self.connect(ActAs(None)).await
-    }
-
-    async fn connect(&self, act_as: ActAs) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .expect("a valid uri")
-            .connect()
-            .await
-            .expect("the service accepts connections");
-        InternalRequestServiceClient::with_interceptor(channel, act_as)
+        connect(self.addr, ActAs(None)).await
     }
 
     /// The event types of a stream, in order.
@@ -268,6 +257,33 @@ pub fn short(event_type: &str) -> String {
 }
 
 /// A fresh idempotency key.
+/// Serves `service` on a free loopback port until `shutdown`.
+async fn serve(service: RequestService, shutdown: &CancellationToken) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("bound");
+    let server = tonic::transport::Server::builder()
+        .add_service(service.into_server())
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    tokio::spawn(async move {
+        server.await.expect("the server runs");
+    });
+    addr
+}
+
+async fn connect(addr: SocketAddr, act_as: ActAs) -> Client {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid uri")
+        .connect()
+        .await
+        .expect("the service accepts connections");
+    InternalRequestServiceClient::with_interceptor(channel, act_as)
+}
+
 pub fn key() -> String {
     Uuid::now_v7().to_string()
 }

@@ -6,3 +6,4 @@ mod deadlines;
 mod harness;
 mod lifecycle;
 mod propagation;
+mod replicas;
