@@ -2,13 +2,18 @@
 # scripts/up.sh: runs customer-chain on this machine. Installs and starts PostgreSQL and
 # nats-server when missing (scripts/infra.sh), creates one database per service, builds the
 # release binaries, starts the three services in the background (logs and pid files in the run
-# directory), and waits until each one answers. Running it again leaves running services alone.
+# directory), waits until each one answers, and ends with `chainctl demo` (seeds an organisation,
+# plays the furniture story, breaks one team's links on purpose and prints the impact summary).
+# Running it again leaves running services alone and reuses the demo's teams and customers.
 # scripts/down.sh stops what it started.
 #
 # Settings (environment):
 #   CHAIN_RUN_DIR     where logs and pid files go (run/ in the repository)
 #   CHAIN_HOST        address the services listen on (127.0.0.1)
-#   OTEL_EXPORTER_OTLP_ENDPOINT  passed on to the services (e.g. http://127.0.0.1:4317 for Jaeger)
+#   OTEL_EXPORTER_OTLP_ENDPOINT  passed on to the services and chainctl (e.g. http://127.0.0.1:4317
+#                     for Jaeger; the demo then prints a Jaeger link to the worst breakdown)
+#   CHAIN_DEMO        0 to skip the demo
+#   CHAIN_DEMO_ARGS   extra flags for `chainctl demo`, e.g. "--cases 50 --failing-team Quality"
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -39,7 +44,7 @@ running() { [[ -f "$RUN_DIR/$1.pid" ]] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 log "building release binaries (the first build takes a few minutes)"
-cargo build --release --quiet --bin requests-svc --bin tickets-svc --bin scoring-svc
+cargo build --release --quiet --bin requests-svc --bin tickets-svc --bin scoring-svc --bin chainctl
 readonly BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 for entry in "${SERVICES[@]}"; do
@@ -75,3 +80,18 @@ for entry in "${SERVICES[@]}"; do
 done
 
 log "all services up. Stop them with scripts/down.sh"
+
+if [[ "${CHAIN_DEMO:-1}" != 0 ]]; then
+    export CHAIN_REQUESTS_ADDR="http://$HOST:50051" CHAIN_TICKETS_ADDR="http://$HOST:50052" \
+        CHAIN_SCORING_ADDR="http://$HOST:50053"
+    demo_flags=()
+    # Plain text (no progress bar, no colour) when the output goes to a file or CI.
+    [[ -t 1 ]] || demo_flags+=(--non-interactive)
+    # shellcheck disable=SC2206 # CHAIN_DEMO_ARGS is a list of flags, split on purpose
+    demo_flags+=(${CHAIN_DEMO_ARGS:-})
+    log "running the demo: chainctl demo ${demo_flags[*]}"
+    if ! "$BIN_DIR/chainctl" demo "${demo_flags[@]}"; then
+        log "error: the demo failed (the services keep running; see $RUN_DIR/*.log)"
+        exit 1
+    fi
+fi
