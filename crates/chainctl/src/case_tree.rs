@@ -34,11 +34,22 @@ pub fn draw(
             link.request_id
         ));
     }
-    lines.push(printer.paint(
-        "trace: GetCase does not expose the trace id of a case (open the service spans by chain.case_id)",
-        Tone::Dim,
-    ));
+    lines.push(trace_line(printer, case));
     lines.join("\n")
+}
+
+/// The trace to open in Jaeger: the case's latest breakdown, else its latest event.
+fn trace_line(printer: &Printer, case: &pb::Case) -> String {
+    if !case.breakdown_trace_id.is_empty() {
+        return format!(
+            "breakdown trace: {} (open it in Jaeger)",
+            printer.paint(&case.breakdown_trace_id, Tone::Strong)
+        );
+    }
+    match case.nodes.iter().find(|n| !n.trace_id.is_empty()) {
+        Some(node) => format!("trace of the latest event at the top: {}", node.trace_id),
+        None => printer.paint("trace: none recorded (the services ran untraced)", Tone::Dim),
+    }
 }
 
 fn heading(
@@ -191,6 +202,7 @@ mod tests {
             }),
             depth,
             on_critical_path: critical,
+            ..Default::default()
         }
     }
 

@@ -12,6 +12,7 @@
 //! A retried command (same idempotency key and request) returns the first response and
 //! appends nothing, even when deciding it again would now be refused.
 
+mod case_traces;
 mod commands;
 mod links;
 mod queries;

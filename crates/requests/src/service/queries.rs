@@ -19,6 +19,7 @@ use tonic::{Request as Call, Status};
 use uuid::Uuid;
 
 use super::RequestService;
+use super::case_traces::CaseTraces;
 use crate::codec::{cause_link, ts};
 use crate::streams::{LoadError, load_request};
 use crate::view;
@@ -161,10 +162,11 @@ impl RequestService {
             .iter()
             .filter_map(|l| l.request().map(|r| (r.id, l.trigger)))
             .collect();
+        let traces = CaseTraces::of(self.store.pool(), &members).await?;
         let states: Vec<RequestState> = loaded.into_iter().map(|l| l.state).collect();
         let now = clock::now();
         let case = CaseView::from_states(states, now);
-        Ok(case_view(&case, &triggers, now))
+        Ok(case_view(&case, &triggers, &traces, now))
     }
 }
 
@@ -172,6 +174,7 @@ impl RequestService {
 fn case_view(
     case: &CaseView,
     triggers: &BTreeMap<RequestId, Option<pb::RiskTrigger>>,
+    traces: &CaseTraces,
     now: DateTime<Utc>,
 ) -> pb::Case {
     let mut roots: Vec<RequestId> = case.roots.clone();
@@ -199,6 +202,11 @@ fn case_view(
             request: Some(request),
             depth,
             on_critical_path: node.on_critical_path,
+            trace_id: traces
+                .latest
+                .get(&id.as_uuid())
+                .cloned()
+                .unwrap_or_default(),
         });
         let mut children = node.children.clone();
         children.sort_by_key(opened);
@@ -234,5 +242,6 @@ fn case_view(
             .nodes
             .values()
             .any(|n| n.risk.is_some() || n.request.is_at_risk()),
+        breakdown_trace_id: traces.breakdown.clone().unwrap_or_default(),
     }
 }
