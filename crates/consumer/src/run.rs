@@ -237,6 +237,7 @@ impl<H: Handler> EventConsumer<H> {
             ack(message, AckKind::Ack).await;
         }
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.count("chain_consumer_batches_total");
         if applied.contains(&true) {
             self.handler.after_commit();
         }
