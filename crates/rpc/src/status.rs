@@ -9,7 +9,7 @@
 //! | `InvalidField` | `INVALID_ARGUMENT` | `BadRequest` naming the field |
 //! | `InvalidTransition` | `FAILED_PRECONDITION` | `PreconditionFailure` naming the state |
 //! | `DeadlineNotReached` | `FAILED_PRECONDITION` | `PreconditionFailure` naming the deadline |
-//! | `PromiseNotFeasible` | `FAILED_PRECONDITION` | `PreconditionFailure` naming the bounding request |
+//! | `PromiseNotFeasible` | `FAILED_PRECONDITION` | `PreconditionFailure` naming the bounding request; `ErrorInfo` with the critical link and earliest feasible time |
 //! | `WrongActor` | `PERMISSION_DENIED` | `ErrorInfo` with the role required |
 //! | `AlreadyExists` | `ALREADY_EXISTS` | `ResourceInfo` |
 //! | store `Conflict` | `ABORTED` | `ErrorInfo` naming the stream |
@@ -21,7 +21,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chain_domain::DomainError;
+use chain_domain::link::RequestLink;
 use chain_store::StoreError;
+use chrono::{DateTime, SecondsFormat, Utc};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -128,29 +130,7 @@ pub fn domain_error(error: &DomainError) -> Status {
             due_at,
             earliest,
             link,
-        } => {
-            let request = link.request_id.to_string();
-            let earliest = earliest.to_rfc3339();
-            let due_at = due_at.to_rfc3339();
-            let mut details = ErrorDetails::with_precondition_failure_violation(
-                "FEASIBILITY",
-                request.clone(),
-                format!(
-                    "the chain can deliver at {earliest} at the earliest, bounded by request \
-                     {request}"
-                ),
-            );
-            details.set_error_info(
-                reason::PROMISE_NOT_FEASIBLE,
-                ERROR_DOMAIN,
-                metadata([
-                    ("due_at", due_at.as_str()),
-                    ("earliest", earliest.as_str()),
-                    ("bounding_request_id", request.as_str()),
-                ]),
-            );
-            Status::with_error_details(Code::FailedPrecondition, error.to_string(), details)
-        }
+        } => promise_not_feasible(*due_at, *earliest, link),
         DomainError::WrongActor {
             command,
             expected,
@@ -184,6 +164,46 @@ pub fn domain_error(error: &DomainError) -> Status {
             Status::with_error_details(Code::AlreadyExists, error.to_string(), details)
         }
     }
+}
+
+/// `FAILED_PRECONDITION` for a promise due before the chain behind it can deliver, as
+/// `tickets.proto` documents for `MakePromise`: the message names the critical link and the
+/// earliest feasible time; a `PreconditionFailure` names the bounding request; an `ErrorInfo`
+/// with reason [`reason::PROMISE_NOT_FEASIBLE`] carries `earliest_feasible_at` (RFC 3339),
+/// `critical_request_id`, `critical_provider_team_id` and `critical_consumer_team_id`, plus
+/// the refused `due_at`.
+pub fn promise_not_feasible(
+    due_at: DateTime<Utc>,
+    earliest: DateTime<Utc>,
+    link: &RequestLink,
+) -> Status {
+    let earliest = earliest.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let due_at = due_at.to_rfc3339_opts(SecondsFormat::Micros, true);
+    let request = link.request_id.to_string();
+    let provider = link.provider.to_string();
+    let consumer = link.consumer.to_string();
+    let message = format!(
+        "a promise due {due_at} is not feasible: the chain behind the ticket can deliver at \
+         {earliest} at the earliest, bounded by request {request} on link \
+         {provider}->{consumer}; promise a later time, or set acknowledge_risk"
+    );
+    let mut details = ErrorDetails::with_precondition_failure_violation(
+        "FEASIBILITY",
+        request.clone(),
+        format!("the chain can deliver at {earliest} at the earliest"),
+    );
+    details.set_error_info(
+        reason::PROMISE_NOT_FEASIBLE,
+        ERROR_DOMAIN,
+        metadata([
+            ("earliest_feasible_at", earliest.as_str()),
+            ("critical_request_id", request.as_str()),
+            ("critical_provider_team_id", provider.as_str()),
+            ("critical_consumer_team_id", consumer.as_str()),
+            ("due_at", due_at.as_str()),
+        ]),
+    );
+    Status::with_error_details(Code::FailedPrecondition, message, details)
 }
 
 /// The status of an event-store failure. Database details are logged here, never returned.
@@ -403,6 +423,56 @@ mod tests {
         assert_eq!(info.reason, reason::WRONG_ACTOR);
         assert_eq!(info.metadata["expected_role"], "provider");
         assert_eq!(info.metadata["actor"], actor.to_string());
+    }
+
+    #[test]
+    fn an_infeasible_promise_carries_the_keys_tickets_proto_documents() {
+        let link = RequestLink {
+            request_id: chain_domain::ids::RequestId::from_uuid(Uuid::from_u128(1)),
+            provider: TeamId::from_uuid(Uuid::from_u128(2)),
+            consumer: TeamId::from_uuid(Uuid::from_u128(3)),
+        };
+        let earliest = DateTime::parse_from_rfc3339("2030-01-17T09:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        let due_at = earliest - chrono::TimeDelta::days(3);
+        let status = DomainError::PromiseNotFeasible {
+            due_at,
+            earliest,
+            link,
+        }
+        .into_status();
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let info = status.get_details_error_info().expect("error info");
+        assert_eq!(info.reason, reason::PROMISE_NOT_FEASIBLE);
+        assert_eq!(info.domain, ERROR_DOMAIN);
+        let earliest_text = "2030-01-17T09:00:00.000000Z";
+        assert_eq!(info.metadata["earliest_feasible_at"], earliest_text);
+        assert_eq!(
+            info.metadata["critical_request_id"],
+            link.request_id.to_string()
+        );
+        assert_eq!(
+            info.metadata["critical_provider_team_id"],
+            link.provider.to_string()
+        );
+        assert_eq!(
+            info.metadata["critical_consumer_team_id"],
+            link.consumer.to_string()
+        );
+        assert_eq!(info.metadata["due_at"], "2030-01-14T09:00:00.000000Z");
+        for named in [
+            earliest_text.to_owned(),
+            link.request_id.to_string(),
+            link.provider.to_string(),
+            link.consumer.to_string(),
+        ] {
+            assert!(status.message().contains(&named), "{status:?}");
+        }
+        let failure = status
+            .get_details_precondition_failure()
+            .expect("a precondition failure");
+        assert_eq!(failure.violations[0].subject, link.request_id.to_string());
     }
 
     #[test]

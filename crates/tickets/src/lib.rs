@@ -9,12 +9,13 @@
 //! - [`service`]: each RPC decodes and validates its request, takes the caller from
 //!   [`chain_rpc::Caller`], loads and folds the stream, asks the domain to decide, and appends
 //!   the events with the expected version and an idempotency record;
-//! - [`codec`]: domain events ↔ the `customerchain.v1` event messages stored and published,
-//!   and the requests service's events read back as domain request events;
+//! - [`codec`]: domain events ↔ the `customerchain.v1` event messages stored and published
+//!   (the requests service's own events are read with its codec, `chain_requests::codec`);
 //! - [`tiers`]: customers' values, their Pareto tiers recomputed on every change, and their
 //!   personal details, kept out of the events;
 //! - [`chain_view`]: [`ChainView`], the consumer of `<ROOT>_REQUESTS` that keeps each
-//!   ticket's case tree and decides `ObserveChain` on the ticket when the chain behind it
+//!   ticket's case tree (folding each event onto the case it remembers, checked against the
+//!   database's versions) and decides `ObserveChain` on the ticket when the chain behind it
 //!   changes;
 //! - [`projection`]: the read model of the service's own events, and [`TicketsProjector`];
 //! - [`deadline_watch`]: breaks each unresolved promise at its due time, exactly once;

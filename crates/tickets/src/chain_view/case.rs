@@ -17,13 +17,14 @@ use chain_domain::case::{CaseView, Feasibility};
 use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::link::RequestLink;
 use chain_domain::propagation::outlook;
-use chain_domain::request::{ChildOutlook, Parent, RequestState, RequestStatus, evolve};
+use chain_domain::request::{ChildOutlook, Parent, RequestState, RequestStatus};
 use chain_proto::customerchain::v1 as pb;
+use chain_requests::codec::{CodecError, StoredEvent};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::codec::{CodecError, RequestStreamDecoder, StoredEvent};
+use super::memory::FoldedCase;
 
 /// The most requests a case may hold before the chain view stops folding it (a runaway tree
 /// is an error upstream, not something to recompute on every event).
@@ -75,38 +76,8 @@ impl TicketCase {
         if count > MAX_CASE_REQUESTS {
             return Err(CaseError::TooLarge(ticket));
         }
-        let rows = sqlx::query(
-            "SELECT e.request_id, e.event_type, e.schema_version, e.occurred_at, e.payload
-             FROM chain_request_events e JOIN chain_requests r ON r.request_id = e.request_id
-             WHERE r.ticket_id = $1
-             ORDER BY e.request_id, e.version",
-        )
-        .bind(ticket.as_uuid())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut states: BTreeMap<RequestId, RequestState> = BTreeMap::new();
-        let mut decoders: BTreeMap<Uuid, RequestStreamDecoder> = BTreeMap::new();
-        for row in &rows {
-            let request: Uuid = row.try_get("request_id")?;
-            let event_type: String = row.try_get("event_type")?;
-            let schema_version: i32 = row.try_get("schema_version")?;
-            let payload: Vec<u8> = row.try_get("payload")?;
-            let stored = StoredEvent {
-                event_type: &event_type,
-                schema_version: u32::try_from(schema_version).unwrap_or(0),
-                occurred_at: row.try_get("occurred_at")?,
-                payload: &payload,
-            };
-            let event = decoders
-                .entry(request)
-                .or_default()
-                .decode(stored)
-                .map_err(|source| CaseError::Codec { request, source })?;
-            let id = RequestId::from_uuid(request);
-            let state = states.remove(&id).unwrap_or_default();
-            states.insert(id, evolve(state, &event));
-        }
-        Ok(Self::from_states(ticket, states, now))
+        let folded = fold_case(conn, ticket).await?;
+        Ok(Self::from_states(ticket, folded.states, now))
     }
 
     /// The case of `ticket` from folded request states.
@@ -257,4 +228,38 @@ impl TicketCase {
         }
         path
     }
+}
+
+/// Every request of `ticket`'s case folded from the events the chain view kept (the caller
+/// checks the case's size first).
+pub(crate) async fn fold_case(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+) -> Result<FoldedCase, CaseError> {
+    let rows = sqlx::query(
+        "SELECT e.request_id, e.event_type, e.schema_version, e.occurred_at, e.payload
+         FROM chain_request_events e JOIN chain_requests r ON r.request_id = e.request_id
+         WHERE r.ticket_id = $1
+         ORDER BY e.request_id, e.version",
+    )
+    .bind(ticket.as_uuid())
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut folded = FoldedCase::default();
+    for row in &rows {
+        let request: Uuid = row.try_get("request_id")?;
+        let event_type: String = row.try_get("event_type")?;
+        let schema_version: i32 = row.try_get("schema_version")?;
+        let payload: Vec<u8> = row.try_get("payload")?;
+        let stored = StoredEvent {
+            event_type: &event_type,
+            schema_version: u32::try_from(schema_version).unwrap_or(0),
+            occurred_at: row.try_get("occurred_at")?,
+            payload: &payload,
+        };
+        folded
+            .apply(RequestId::from_uuid(request), stored)
+            .map_err(|source| CaseError::Codec { request, source })?;
+    }
+    Ok(folded)
 }

@@ -8,10 +8,12 @@
 //! 1. a request of a case rooted at a ticket is followed from its `RequestOpened` on
 //!    (`chain_requests`), and its events are kept (`chain_request_events`); requests of cases
 //!    rooted at an internal request are none of this service's business and are skipped;
-//! 2. the whole case is folded again into a [`case::TicketCase`] (the domain's `CaseView`),
-//!    and what the tree says is written back: each request's projection and risk, the
-//!    ticket's projected completion, earliest feasible time and critical link
-//!    (`ticket_chains`);
+//! 2. the event is folded onto the case as the chain view left it (`memory`; the whole case
+//!    is read and folded again when the remembered one disagrees with the versions the
+//!    database holds), the domain's `CaseView` is computed over the whole tree
+//!    ([`case::TicketCase`]), and what the tree says is written back: each request's
+//!    projection and risk, the ticket's projected completion, earliest feasible time and
+//!    critical link (`ticket_chains`);
 //! 3. when the outlook of a request serving the ticket changed (it went at risk, was revised
 //!    past the promise, breached, broke down, or recovered), `ObserveChain` is decided on the
 //!    ticket and its events (a `TicketChainObserved`, then any `PromiseAtRisk` or
@@ -24,25 +26,31 @@
 //! far (its version growing with every event below it), the ticket ends in the same state.
 
 pub mod case;
+pub(crate) mod memory;
 pub(crate) mod tables;
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError};
-use chain_domain::ids::RequestId;
+use std::sync::Arc;
+
+use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::request::RequestEvent;
+use chain_domain::ticket::TicketState;
 use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::EventEnvelope;
+use chain_requests::codec::{RequestStreamDecoder, StoredEvent};
 use chain_rpc::clock;
 use chain_store::{EventMetadata, EventStore, StoreError, append_in};
+use prost::Name;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use tables::{ChainSummary, chain_summary};
 
-use crate::codec::{CodecError, RequestStreamDecoder, StoredEvent};
 use crate::record::{Context, encode_batch, observe_chain};
 use crate::streams::{LoadError, load_ticket, ticket_stream};
 use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
+use memory::{FoldedCase, Memory};
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
 pub const CHAIN_VIEW_NAME: &str = "tickets-chain-view";
@@ -62,54 +70,141 @@ pub fn chain_view_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
 #[derive(Clone, Debug)]
 pub struct ChainView {
     store: EventStore,
+    memory: Arc<Memory>,
 }
 
 impl ChainView {
     /// A chain view appending to `store` (the tickets service's own).
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            memory: Arc::default(),
+        }
+    }
+
+    /// The case of `ticket` with the event of `request` folded in: the remembered case when
+    /// it agrees with the database, else the whole case read again (the event is stored).
+    async fn fold(
+        &self,
+        tx: &mut PgConnection,
+        ticket: TicketId,
+        request: RequestId,
+        stored: StoredEvent<'_>,
+    ) -> Result<FoldedCase, HandlerError> {
+        let committed = tables::committed_versions(tx, ticket).await?;
+        if i64::try_from(committed.len()).unwrap_or(i64::MAX) > case::MAX_CASE_REQUESTS {
+            return Err(HandlerError::Poison(
+                CaseError::TooLarge(ticket).to_string(),
+            ));
+        }
+        if let Some(mut folded) = self.memory.case(ticket, &committed) {
+            folded.apply(request, stored).map_err(poison)?;
+            return Ok(folded);
+        }
+        case::fold_case(tx, ticket)
+            .await
+            .map_err(|error| match error {
+                CaseError::Database(error) => HandlerError::from(error),
+                other => HandlerError::Poison(other.to_string()),
+            })
+    }
+
+    /// Folds the event into the case of `ticket`, writes what the tree says and tells the
+    /// ticket; remembers the case and the ticket as they are after it.
+    async fn react(
+        &self,
+        tx: &mut PgConnection,
+        ticket: TicketId,
+        request: RequestId,
+        stored: StoredEvent<'_>,
+        cause: &EventEnvelope,
+    ) -> Result<(), HandlerError> {
+        let FoldedCase { states, decoders } = self.fold(tx, ticket, request, stored).await?;
+        let now = clock::now();
+        let case = TicketCase::from_states(ticket, states, now);
+        tables::save_case(tx, &case, now).await?;
+        let told = self.tell_ticket(tx, &case, cause).await?;
+        self.memory.remember_case(
+            ticket,
+            FoldedCase {
+                states: case.states,
+                decoders,
+            },
+        );
+        if let Some(state) = told {
+            self.memory.remember_ticket(ticket, state);
+        }
+        Ok(())
+    }
+
+    /// The ticket as it is in the store: remembered when at the stream's version, else
+    /// folded from its stream.
+    async fn ticket_state(
+        &self,
+        tx: &mut PgConnection,
+        ticket: TicketId,
+    ) -> Result<TicketState, HandlerError> {
+        let version = tables::ticket_version(tx, ticket).await?;
+        if let Some(state) = self.memory.ticket(ticket, version) {
+            return Ok(state);
+        }
+        Ok(load_ticket(&self.store, ticket)
+            .await
+            .map_err(load_error)?
+            .state)
     }
 
     /// Tells the ticket of `case` what changed, on `tx`; `cause` is the request event.
+    /// Returns the ticket's state after it (`None` while the ticket is unknown here).
     async fn tell_ticket(
         &self,
         tx: &mut PgConnection,
         case: &TicketCase,
         cause: &EventEnvelope,
-    ) -> Result<(), HandlerError> {
-        let loaded = load_ticket(&self.store, case.ticket_id)
-            .await
-            .map_err(load_error)?;
-        let Some(ticket) = loaded.ticket() else {
+    ) -> Result<Option<TicketState>, HandlerError> {
+        let state = self.ticket_state(tx, case.ticket_id).await?;
+        let Some(ticket) = state.ticket.as_ref() else {
             // The ticket is not (yet) known here: MakePromise catches up with the chain.
-            return Ok(());
+            return Ok(None);
         };
         let standing = tiers::standing(tx, ticket.customer_id)
             .await?
             .unwrap_or(ticket.standing);
-        let (events, _) = observe_chain(&loaded.state, case, standing, clock::now())
+        let span = tracing::Span::current();
+        span.record("chain.ticket_id", tracing::field::display(case.ticket_id));
+        span.record("chain.case_id", tracing::field::display(case.ticket_id));
+        span.record("chain.customer_tier", standing.tier.as_str());
+        let (events, _) = observe_chain(&state, case, standing, clock::now())
             .map_err(|refusal| HandlerError::Poison(format!("ObserveChain refused: {refusal}")))?;
         if events.is_empty() {
-            return Ok(());
+            return Ok(Some(state));
         }
         let context = Context {
             case: Some(case),
             source_event_id: cause.event_id.clone(),
             ..Context::default()
         };
-        let batch = encode_batch(&loaded.state, &events, &context);
+        let batch = encode_batch(&state, &events, &context);
+        let reaction_trace = chain_telemetry::TraceContext::current();
         let metadata = EventMetadata {
             correlation_id: case.ticket_id.to_string(),
             causation_id: cause.event_id.clone(),
             actor: SERVICE_ACTOR.to_owned(),
-            // The ticket's reaction continues the trace of the request event.
-            traceparent: Some(cause.traceparent.clone()).filter(|t| !t.is_empty()),
-            tracestate: Some(cause.tracestate.clone()).filter(|t| !t.is_empty()),
+            // The ticket's reaction continues the trace under the span that handles the
+            // request event (itself a child of the event's trace), so the trace shows each hop.
+            traceparent: reaction_trace
+                .as_ref()
+                .map(|t| t.traceparent.clone())
+                .or_else(|| Some(cause.traceparent.clone()).filter(|t| !t.is_empty())),
+            tracestate: reaction_trace
+                .map(|t| t.tracestate)
+                .or_else(|| Some(cause.tracestate.clone()))
+                .filter(|t| !t.is_empty()),
         };
         match append_in(
             &mut *tx,
             &ticket_stream(case.ticket_id),
-            loaded.state.version,
+            state.version,
             &batch.events,
             &metadata,
             None,
@@ -117,8 +212,14 @@ impl ChainView {
         .await
         {
             Ok(_) => {
+                for event in &events {
+                    if let chain_domain::ticket::TicketEvent::PromiseAtRisk { standing, .. } = event
+                    {
+                        tracing::info!(chain.ticket_id = %case.ticket_id, chain.customer_tier = standing.tier.as_str(), "promise at risk");
+                    }
+                }
                 tracing::debug!(ticket_id = %case.ticket_id, events = batch.events.len(), "ticket observed its chain");
-                Ok(())
+                Ok(Some(batch.state))
             }
             Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
                 "{stream} changed while observing its chain; retrying"
@@ -142,9 +243,10 @@ impl Handler for ChainView {
             .aggregate_id
             .parse()
             .map_err(|e| HandlerError::Poison(format!("bad request id: {e}")))?;
+        tracing::Span::current().record("chain.request_id", tracing::field::display(request_id));
         let event_id = Uuid::parse_str(&envelope.event_id)
             .map_err(|e| HandlerError::Poison(format!("bad event id: {e}")))?;
-        let ticket = if stored.is::<pb::RequestOpened>() {
+        let ticket = if stored.event_type == pb::RequestOpened::full_name() {
             let event = RequestStreamDecoder::new().decode(stored).map_err(poison)?;
             let RequestEvent::Opened {
                 case_id,
@@ -190,15 +292,12 @@ impl Handler for ChainView {
             &stored,
         )
         .await?;
-        let now = clock::now();
-        let case = TicketCase::load(tx, ticket, now)
-            .await
-            .map_err(|error| match error {
-                CaseError::Database(error) => HandlerError::from(error),
-                other => HandlerError::Poison(other.to_string()),
-            })?;
-        tables::save_case(tx, &case, now).await?;
-        self.tell_ticket(tx, &case, envelope).await
+        let reacted = self.react(tx, ticket, request_id, stored, envelope).await;
+        if reacted.is_err() {
+            // The transaction rolls back: what was remembered of this ticket may be ahead.
+            self.memory.forget(ticket);
+        }
+        reacted
     }
 
     fn after_commit(&self) {
@@ -207,7 +306,7 @@ impl Handler for ChainView {
     }
 }
 
-fn poison(error: CodecError) -> HandlerError {
+fn poison(error: impl std::fmt::Display) -> HandlerError {
     HandlerError::Poison(error.to_string())
 }
 

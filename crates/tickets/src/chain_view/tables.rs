@@ -1,14 +1,16 @@
 //! Writing and reading the chain view's tables, on the consumer's (inbox) transaction so a
 //! request event, the case it changes and the ticket's reaction commit together.
 
+use std::collections::BTreeMap;
+
 use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::request::{Parent, RequestStatus};
+use chain_requests::codec::StoredEvent;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::case::TicketCase;
-use crate::codec::StoredEvent;
 use crate::tiers::db_version;
 
 /// What a `RequestOpened` says about the request's place in a ticket's case.
@@ -60,6 +62,45 @@ pub(crate) async fn ticket_of(
             .fetch_optional(conn)
             .await?;
     Ok(ticket.map(TicketId::from_uuid))
+}
+
+/// The version of every request of `ticket`'s case as last written (a request just opened
+/// is at 0), in the caller's transaction.
+pub(crate) async fn committed_versions(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+) -> Result<BTreeMap<RequestId, u64>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT request_id, version FROM chain_requests WHERE ticket_id = $1")
+            .bind(ticket.as_uuid())
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, version)| {
+            (
+                RequestId::from_uuid(id),
+                u64::try_from(version).unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
+/// The ticket's stream version in the service's event store (0 before it is opened), in the
+/// caller's transaction.
+pub(crate) async fn ticket_version(
+    conn: &mut PgConnection,
+    ticket: TicketId,
+) -> Result<u64, sqlx::Error> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT max(aggregate_version) FROM events
+         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(crate::streams::TICKET)
+    .bind(ticket.to_string())
+    .fetch_one(conn)
+    .await?;
+    Ok(version.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
 }
 
 /// Keeps one event of a followed request.

@@ -11,15 +11,18 @@
 //! - [`customer`]: customer events, plus the service's own `CustomerTierChanged` and
 //!   `CustomerDetailsChanged` (which the domain does not model). Personal details never enter
 //!   an event: `display_name` and `email` stay empty (see [`crate::tiers`]).
-//! - [`request`]: the requests service's events read back (and written, for tools and tests
-//!   that stand in for requests-svc) as domain request events, for the chain view.
+//! - [`outlook`]: a request's outlook as the ticket records it.
+//!
+//! The requests service's own events are read (and, by tests standing in for requests-svc,
+//! written) with requests-svc's codec, `chain_requests::codec`: one decoder of that wire
+//! format, owned by the service that writes it.
 //!
 //! Cause paths: a ticket's paths on the wire end with the request serving the ticket, as the
 //! domain's do; a request's paths on the wire end with the request itself, which the domain's
-//! leave out, so [`request`] appends it when encoding and drops it when decoding.
+//! leave out, so [`outlook`] appends it when encoding and drops it when decoding.
 
 pub mod customer;
-pub mod request;
+pub mod outlook;
 pub mod ticket;
 
 #[cfg(test)]
@@ -40,11 +43,9 @@ pub use customer::{
     CustomerStreamEvent, decode_customer, encode_customer, encode_details_changed,
     encode_tier_changed,
 };
-pub use request::{RequestStreamDecoder, encode_request};
 pub use ticket::{Enrichment, TicketExtras, decode_ticket, encode_ticket};
 
-/// The schema version of every event this service writes (and of the requests service's
-/// events it reads).
+/// The schema version of every event this service writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Why a stored event could not be read back as a domain event.
@@ -80,9 +81,6 @@ pub enum CodecError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A request stream does not start with `RequestOpened`.
-    #[error("{0} found before RequestOpened")]
-    BeforeOpened(String),
     /// An envelope without a payload.
     #[error("event {0} has no payload")]
     MissingPayload(String),

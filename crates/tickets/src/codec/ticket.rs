@@ -9,7 +9,7 @@ use chain_store::NewEvent;
 use chrono::{DateTime, Utc};
 use prost::Name;
 
-use super::request::{outlook_from_proto, outlook_to_proto};
+use super::outlook::{outlook_from_proto, outlook_to_proto};
 use super::{
     CodecError, StoredEvent, cause_link, cause_path, commitment_kind, commitment_kind_from, id_of,
     invalid, link_from, money, money_of, new_event, optional_span_of, optional_time_of, outcome,

@@ -38,7 +38,7 @@ use futures::Stream;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-pub use refusal::{promise_not_feasible, refusal};
+pub use refusal::refusal;
 
 use crate::chain_view::chain_summary;
 use crate::codec::{StoredEvent, TicketExtras};

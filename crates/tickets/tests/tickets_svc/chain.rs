@@ -12,9 +12,9 @@ use chain_domain::request::{
     BreakdownKind, OpenRequest, Parent, RequestCommand, RequestState, decide, evolve,
 };
 use chain_proto::customerchain::v1 as pb;
+use chain_requests::codec::{Enrichment, encode_request};
 use chain_rpc::clock;
 use chain_store::{EventMetadata, EventStore, StreamId};
-use chain_tickets::codec::encode_request;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -46,6 +46,7 @@ impl Chain {
             encoded.push(encode_request(
                 event,
                 after.request.as_ref().expect("opened"),
+                &Enrichment::default(),
             ));
         }
         let request = after.request.as_ref().expect("opened");
