@@ -48,7 +48,10 @@ fn trace_line(printer: &Printer, case: &pb::Case) -> String {
     }
     match case.nodes.iter().find(|n| !n.trace_id.is_empty()) {
         Some(node) => format!("trace of the latest event at the top: {}", node.trace_id),
-        None => printer.paint("trace: none recorded (the services ran untraced)", Tone::Dim),
+        None => printer.paint(
+            "trace: none recorded (the services ran untraced)",
+            Tone::Dim,
+        ),
     }
 }
 
