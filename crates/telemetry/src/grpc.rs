@@ -41,8 +41,12 @@ pub fn inject_into_metadata(metadata: &mut MetadataMap) {
 /// `tonic::transport::Server::builder().trace_fn(..)`. tonic runs the handler inside the span.
 ///
 /// Fields: `rpc.system = "grpc"`, `rpc.service`, `rpc.method`, `otel.kind = "server"`,
-/// `otel.name = "{service}/{method}"` (the name Jaeger shows), and an empty
-/// `rpc.grpc.status_code` for a layer that knows the outcome to record.
+/// `otel.name = "{service}/{method}"` (the name Jaeger shows), an empty
+/// `rpc.grpc.status_code` for a layer that knows the outcome to record, and the empty chain
+/// attributes of [`crate::attributes`] (`chain.team`, `chain.link`, `chain.request_id`,
+/// `chain.ticket_id`, `chain.case_id`, `chain.customer_tier`) for the handler to fill in with
+/// `tracing::Span::current().record("chain.request_id", ..)`: `tracing` records only the fields
+/// a span declared when it was created.
 pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     let (service, method) = rpc_service_and_method(request.uri().path());
     let span = tracing::info_span!(
@@ -53,6 +57,12 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         rpc.grpc.status_code = tracing::field::Empty,
         otel.kind = "server",
         otel.name = format!("{service}/{method}"),
+        chain.team = tracing::field::Empty,
+        chain.link = tracing::field::Empty,
+        chain.request_id = tracing::field::Empty,
+        chain.ticket_id = tracing::field::Empty,
+        chain.case_id = tracing::field::Empty,
+        chain.customer_tier = tracing::field::Empty,
     );
     // The span was just created and not entered, so this cannot fail for being too late; it
     // fails only when the span is disabled or no OpenTelemetry layer is installed, and then

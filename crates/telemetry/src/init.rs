@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider,
 };
 use std::sync::{Arc, Once};
-use tracing::Subscriber;
+use tracing::{Dispatch, Subscriber};
 use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::filter::{EnvFilter, FilterExt as _, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
@@ -52,6 +52,35 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
     if tracing::dispatcher::has_been_set() {
         return Err(TelemetryError::AlreadyInitialised);
     }
+    let (dispatch, guard) = pipeline(config, std::io::stdout)?;
+    dispatch
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInitialised)?;
+
+    if let Some(provider) = &guard.provider {
+        global::set_tracer_provider(provider.clone());
+    }
+    global::set_text_map_propagator(propagation::propagator());
+    Ok(guard)
+}
+
+/// The subscriber [`init`] would install, with log lines going to `log_writer`, returned instead
+/// of installed: a [`Dispatch`] and the guard of its span pipeline (its own resource, exporter
+/// and batch queue).
+///
+/// For a process that hosts several services, each with its own `service.name` (the end-to-end
+/// tests run the three services in one process): make each service's threads use its dispatch
+/// (`tracing::dispatcher::set_default` in the tokio runtime's `on_thread_start`), so its spans
+/// reach its own pipeline. Nothing global is touched: no global subscriber, tracer provider or
+/// propagator (the [`propagation`] helpers do not need one). The same requirements as [`init`]
+/// apply: with an OTLP endpoint it must run inside a tokio runtime that outlives the guard.
+pub fn pipeline<W>(
+    config: TelemetryConfig,
+    log_writer: W,
+) -> Result<(Dispatch, TelemetryGuard), TelemetryError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let log_filter = env_filter(&config.log_filter)?;
     let trace_filter = env_filter(&config.trace_filter)?;
     let counters = Arc::new(SpanCounters::default());
@@ -66,21 +95,17 @@ pub fn init(config: TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> {
             !is_transport_target(metadata.target())
         }))))
     });
-    tracing_subscriber::registry()
-        .with(trace_layer)
-        .with(log_layer(config.log_format, std::io::stdout).with_filter(Recheck(log_filter)))
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInitialised)?;
-
-    if let Some(provider) = &provider {
-        global::set_tracer_provider(provider.clone());
-    }
-    global::set_text_map_propagator(propagation::propagator());
-    Ok(TelemetryGuard {
+    let dispatch = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(trace_layer)
+            .with(log_layer(config.log_format, log_writer).with_filter(Recheck(log_filter))),
+    );
+    let guard = TelemetryGuard {
         exporting: config.otlp_endpoint.is_some() && provider.is_some(),
         provider,
         counters,
-    })
+    };
+    Ok((dispatch, guard))
 }
 
 /// Installs telemetry for a test binary: text logs through the test harness's capture

@@ -24,7 +24,9 @@ pub use config::{
     DEFAULT_LOG_FILTER, DEFAULT_SPAN_QUEUE_SIZE, DEFAULT_TRACE_FILTER, LogFormat, TelemetryConfig,
 };
 pub use error::TelemetryError;
-pub use init::{TRACER_NAME, TelemetryGuard, init, init_for_tests, log_layer, trace_layer};
+pub use init::{
+    TRACER_NAME, TelemetryGuard, init, init_for_tests, log_layer, pipeline, trace_layer,
+};
 pub use log_line::TraceIdFormat;
 pub use propagation::TraceContext;
 pub use resource::{SERVICE_VERSION, service_resource};

@@ -34,6 +34,10 @@ pub fn publish_span(
 
 /// The span of processing one received message, a child of the context in its headers (if
 /// any). Run the handler inside it; events the handler emits then carry this trace on.
+///
+/// It declares the chain attributes empty (`chain.team`, `chain.link`, `chain.request_id`,
+/// `chain.ticket_id`, `chain.case_id`, `chain.customer_tier`), so the handler can record what the
+/// event is about with `tracing::Span::current().record("chain.ticket_id", ..)`.
 pub fn process_span(
     subject: &str,
     message_id: &str,
@@ -49,6 +53,12 @@ pub fn process_span(
         messaging.consumer.group.name = consumer_group,
         otel.kind = "consumer",
         otel.name = format!("process {subject}"),
+        chain.team = tracing::field::Empty,
+        chain.link = tracing::field::Empty,
+        chain.request_id = tracing::field::Empty,
+        chain.ticket_id = tracing::field::Empty,
+        chain.case_id = tracing::field::Empty,
+        chain.customer_tier = tracing::field::Empty,
     );
     if let Some(headers) = headers {
         continue_trace(&span, extract_from_nats(headers));

@@ -118,6 +118,7 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
             &self.counters.export_failed
         };
         counter.fetch_add(spans, Ordering::AcqRel);
+        publish_metrics(self.counters.snapshot());
         result
     }
 
@@ -134,6 +135,19 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
     }
+}
+
+/// Publishes `counts` through the `metrics` facade (a no-op until a recorder is installed).
+///
+/// Called after every export rather than per span, so the hot path stays two atomic additions.
+/// The values are therefore as of the last export: `chain_spans_not_exported` holds the spans
+/// still queued then plus those dropped, and settles at the number dropped once the service is
+/// idle (the batch processor exports whatever is queued within its schedule delay).
+fn publish_metrics(counts: SpanCounts) {
+    metrics::counter!("chain_spans_ended_total").absolute(counts.ended);
+    metrics::counter!("chain_spans_exported_total").absolute(counts.exported);
+    metrics::counter!("chain_spans_export_failed_total").absolute(counts.export_failed);
+    metrics::gauge!("chain_spans_not_exported").set(counts.not_exported() as f64);
 }
 
 #[cfg(test)]

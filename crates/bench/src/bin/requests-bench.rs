@@ -7,7 +7,15 @@
 //! ```text
 //! cargo build --release -p requests-svc
 //! cargo run --release -p chain-bench --bin requests-bench -- [--seconds 20] [--clients 32] [--channels 1,32]
+//! cargo run --release -p chain-bench --bin requests-bench -- --tracing disabled,exported
 //! ```
+//!
+//! `--tracing` runs every phase once per tracing mode, each against a fresh service process on
+//! the same database: `disabled` (`OTEL_SDK_DISABLED=true`), `unexported` (the default: trace
+//! contexts but no collector) and `exported` (OTLP/gRPC to a receiver in the bench that counts
+//! the spans; the service's `/metrics` then says how many spans its batch queue dropped). The
+//! report compares each mode with the first untraced one measured, against the goal of issue 6
+//! (exported: ≥ 90 % of the untraced throughput and no span dropped).
 //!
 //! It builds nothing: it runs the `requests-svc` binary next to its own executable (so build
 //! both in release first; a stale service binary would measure old code) or the one given with
@@ -45,8 +53,11 @@ use crate::requests::cpu::{self, CpuSnapshot};
 use crate::requests::load::{self, Window};
 use crate::requests::memory::{self, RssSampler};
 use crate::requests::report::{Phase, PhaseMeasures, Report};
-use crate::requests::service::{self, ServiceProcess, ServiceSettings};
+use crate::requests::service::{
+    self, ServiceProcess, ServiceSettings, TracingMode, TracingSettings,
+};
 use crate::requests::teams::{self, LinkUnderTest};
+use crate::requests::traced::{self, SpanReceiver, SpanTally, TracingComparison, TracingRow};
 use crate::requests::{postgres, projector};
 
 /// The stream the service publishes into, named by its service token.
@@ -57,6 +68,11 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Service log lines shown in the report.
 const LOG_LINES_SHOWN: usize = 15;
+/// The exporter has emptied its queue once no span arrived for this long (the batch
+/// processor exports at least every 5 s while it holds spans).
+const SPANS_QUIET: Duration = Duration::from_secs(6);
+/// The longest wait for the exporter to empty its queue after a phase.
+const SPANS_LIMIT: Duration = Duration::from_secs(120);
 
 /// Drives requests-svc over gRPC and measures it.
 #[derive(Parser, Debug)]
@@ -86,6 +102,10 @@ struct Args {
     /// The service's `RUST_LOG`.
     #[arg(long, default_value = "warn")]
     service_log: String,
+    /// The service's tracing, one service process and one pass of every phase per mode, in
+    /// this order (e.g. `disabled,exported`): `disabled`, `unexported` or `exported`.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [TracingMode::Unexported])]
+    tracing: Vec<TracingMode>,
     /// Seconds to wait for the projector to catch up after each phase.
     #[arg(long, default_value_t = 120.0)]
     catch_up_limit: f64,
@@ -107,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         !args.channels.is_empty() && args.channels.iter().all(|&c| c > 0),
         "--channels must be positive"
     );
+    anyhow::ensure!(!args.tracing.is_empty(), "--tracing needs a mode");
     let binary = service::locate(args.service_bin.as_deref())?;
 
     let database = BenchDatabase::create(&args.database_url).await?;
@@ -136,7 +157,8 @@ async fn cleanup_database(database: BenchDatabase) {
     }
 }
 
-/// The whole benchmark: start the service, declare the teams, measure each phase, stop it.
+/// The whole benchmark: for each tracing mode, start the service, declare the teams (once),
+/// measure each phase, stop it.
 async fn run(
     args: &Args,
     binary: &Path,
@@ -147,58 +169,113 @@ async fn run(
     let layout = nats.fresh_stream(SERVICE_TOKEN).await?;
     let pool = database.pool(2).await?;
     describe(&mut report, args, binary, &pool, nats).await?;
-
-    eprintln!("requests-bench: starting {}", binary.display());
-    let mut service = ServiceProcess::spawn(
-        binary,
-        &ServiceSettings {
-            database_url: database.url(),
-            nats_url: &args.nats_url,
-            bus_root: layout.root(),
-            db_connections: args.db_connections,
-            rust_log: &args.service_log,
-        },
-    )?;
-    let ready_after = service.wait_ready(READY_TIMEOUT).await?;
-    report.machine(
-        "service ready after",
-        format!(
-            "{:.2} s (listening on {})",
-            ready_after.as_secs_f64(),
-            service.addr()
-        ),
-    );
-    let sampler = RssSampler::spawn(service.pid());
-
-    let setup = service.endpoint()?.connect().await?;
-    let links = teams::declare_ring(setup, args.teams).await?;
-    projector::wait_until_caught_up(&pool, Duration::from_secs(10)).await?;
-    report.rss_idle_mib = memory::resident_mib(service.pid());
-
-    for &channels in &args.channels {
-        eprintln!(
-            "requests-bench: {} clients over {channels} channel(s): {:.1} s warm-up, {:.1} s measured",
-            args.clients, args.warm_up, args.seconds
-        );
-        let phase = measure(args, &mut service, &sampler, &pool, &links, channels).await?;
-        report.phase(phase);
-    }
-
-    report.rss_hwm_mib = memory::high_water_mib(service.pid());
-    report.rss_peak_mib = sampler.run_peak_mib();
-    report.rss_samples = sampler.samples();
-    drop(sampler);
-    let stopped = service.stop(STOP_TIMEOUT).await;
-    report.exit = match &stopped {
-        Ok(status) => format!("{status} after SIGTERM"),
-        Err(error) => format!("{error:#}"),
+    let comparing = args.tracing.len() > 1 || args.tracing[0] != TracingMode::Unexported;
+    let receiver = if args.tracing.contains(&TracingMode::Exported) {
+        Some(SpanReceiver::start().await?)
+    } else {
+        None
     };
-    if service.log_lines() > 0 {
-        report.service_log = service
-            .log_tail(LOG_LINES_SHOWN)
-            .lines()
-            .map(str::to_owned)
-            .collect();
+    let mut comparison = TracingComparison::default();
+    let mut links = None;
+
+    for &mode in &args.tracing {
+        let metrics_addr = match mode {
+            TracingMode::Exported => Some(service::free_addr()?),
+            TracingMode::Disabled | TracingMode::Unexported => None,
+        };
+        let endpoint = receiver.as_ref().map(SpanReceiver::endpoint);
+        eprintln!(
+            "requests-bench: starting {} (tracing {})",
+            binary.display(),
+            mode.name()
+        );
+        let mut service = ServiceProcess::spawn_traced(
+            binary,
+            &ServiceSettings {
+                database_url: database.url(),
+                nats_url: &args.nats_url,
+                bus_root: layout.root(),
+                db_connections: args.db_connections,
+                rust_log: &args.service_log,
+            },
+            &TracingSettings {
+                mode,
+                otlp_endpoint: endpoint.as_deref(),
+                metrics_addr,
+            },
+        )?;
+        let ready_after = service.wait_ready(READY_TIMEOUT).await?;
+        report.machine(
+            &format!("service ready after ({})", mode.name()),
+            format!(
+                "{:.2} s (listening on {})",
+                ready_after.as_secs_f64(),
+                service.addr()
+            ),
+        );
+        let sampler = RssSampler::spawn(service.pid());
+        if links.is_none() {
+            let setup = service.endpoint()?.connect().await?;
+            links = Some(teams::declare_ring(setup, args.teams).await?);
+            projector::wait_until_caught_up(&pool, Duration::from_secs(10)).await?;
+            report.rss_idle_mib = memory::resident_mib(service.pid());
+        }
+        let ring = links.as_deref().unwrap_or_default();
+
+        let mut rows = Vec::new();
+        for &channels in &args.channels {
+            eprintln!(
+                "requests-bench: {} clients over {channels} channel(s), tracing {}: {:.1} s warm-up, {:.1} s measured",
+                args.clients,
+                mode.name(),
+                args.warm_up,
+                args.seconds
+            );
+            let mut phase = measure(args, &mut service, &sampler, &pool, ring, channels).await?;
+            if comparing {
+                phase.tracing = Some(mode.name());
+            }
+            rows.push(TracingRow {
+                mode: mode.name(),
+                channels,
+                rate: phase.rate(),
+                p50: phase.overall.p50,
+                p99: phase.overall.p99,
+                spans: None,
+            });
+            report.phase(phase);
+        }
+        if let (Some(receiver), Some(metrics)) = (&receiver, metrics_addr) {
+            // Spans still queued in the service are exported within the batch delay; once
+            // none arrives, what the service did not export was dropped.
+            let received = receiver.wait_quiet(SPANS_QUIET, SPANS_LIMIT).await;
+            let spans: SpanTally = traced::scrape(metrics, received).await?;
+            // The counts cover the whole process, so they go on the mode's last row.
+            if let Some(last) = rows.last_mut() {
+                last.spans = Some(spans);
+            }
+        }
+        comparison.rows.extend(rows);
+
+        report.rss_hwm_mib = memory::high_water_mib(service.pid());
+        report.rss_peak_mib = report.rss_peak_mib.max(sampler.run_peak_mib());
+        report.rss_samples += sampler.samples();
+        drop(sampler);
+        let stopped = service.stop(STOP_TIMEOUT).await;
+        report.exit = match &stopped {
+            Ok(status) => format!("{status} after SIGTERM"),
+            Err(error) => format!("{error:#}"),
+        };
+        if service.log_lines() > 0 {
+            report.service_log = service
+                .log_tail(LOG_LINES_SHOWN)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+        }
+    }
+    if comparing {
+        report.tracing = Some(comparison);
     }
     pool.close().await;
     Ok(report)
@@ -298,6 +375,8 @@ async fn describe(
         format!("{} (built {built})", binary.display()),
     );
     report.machine("service RUST_LOG", &args.service_log);
+    let modes: Vec<&str> = args.tracing.iter().map(|mode| mode.name()).collect();
+    report.machine("service tracing", modes.join(", "));
     report.machine("service db connections", args.db_connections);
     report.machine("clients", args.clients);
     report.machine("teams / links", format!("{0} / {0} (a ring)", args.teams));

@@ -71,6 +71,8 @@ pub struct Phase {
     pub catch_up: CatchUp,
     /// Where the CPU went while the projector caught up (no load).
     pub catch_up_cpu: CpuUse,
+    /// The service's tracing mode, when the run compares modes (`--tracing`).
+    pub tracing: Option<&'static str>,
 }
 
 impl Phase {
@@ -101,6 +103,7 @@ impl Phase {
                 .map(|tx| tx as f64 / (tally.commands().max(1)) as f64),
             catch_up: measured.catch_up,
             catch_up_cpu: measured.catch_up_cpu,
+            tracing: None,
         })
     }
 
@@ -125,15 +128,22 @@ impl Phase {
     }
 
     fn label(&self) -> String {
-        if self.channels == 1 {
+        let channels = if self.channels == 1 {
             "1 shared channel".to_owned()
         } else {
             format!("{} channels", self.channels)
+        };
+        match self.tracing {
+            Some(mode) => format!("{channels}, tracing {mode}"),
+            None => channels,
         }
     }
 
     fn key(&self) -> String {
-        format!("ch{}", self.channels)
+        match self.tracing {
+            Some(mode) => format!("ch{}_tracing_{mode}", self.channels),
+            None => format!("ch{}", self.channels),
+        }
     }
 }
 
@@ -170,6 +180,8 @@ pub struct Report {
     pub exit: String,
     /// Lines the service logged (at the bench's log filter).
     pub service_log: Vec<String>,
+    /// The tracing modes compared, when the run was asked to (`--tracing`).
+    pub tracing: Option<super::traced::TracingComparison>,
 }
 
 impl Report {
@@ -377,6 +389,10 @@ impl Report {
             "service peak RSS {rss:.1} MiB (goal <= {GOAL_RSS_MIB:.0}: {})",
             verdict(rss <= GOAL_RSS_MIB)
         );
+
+        if let Some(tracing) = &self.tracing {
+            out.push_str(&tracing.render());
+        }
 
         out.push('\n');
         for (name, value, unit) in self.figures() {

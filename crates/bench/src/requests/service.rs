@@ -35,6 +35,51 @@ pub struct ServiceSettings<'a> {
     pub rust_log: &'a str,
 }
 
+/// How the service traces, and where it says what became of its spans.
+#[derive(Clone, Copy, Debug)]
+pub struct TracingSettings<'a> {
+    /// The mode.
+    pub mode: TracingMode,
+    /// Where spans go when [`TracingMode::Exported`] (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub otlp_endpoint: Option<&'a str>,
+    /// Where it serves `/metrics` (`METRICS_ADDR`), if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Default for TracingSettings<'_> {
+    /// What the bench always measured: trace contexts, no exporter, no metrics endpoint.
+    fn default() -> Self {
+        Self {
+            mode: TracingMode::Unexported,
+            otlp_endpoint: None,
+            metrics_addr: None,
+        }
+    }
+}
+
+/// How the service under test traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TracingMode {
+    /// `OTEL_SDK_DISABLED=true`: no OpenTelemetry layer at all, no trace context is made.
+    Disabled,
+    /// The default without a collector: every span gets a W3C context (and events store it),
+    /// nothing is exported.
+    Unexported,
+    /// Spans exported over OTLP/gRPC to the bench's own receiver, through the batch queue.
+    Exported,
+}
+
+impl TracingMode {
+    /// The name used in the report and the figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            TracingMode::Disabled => "disabled",
+            TracingMode::Unexported => "unexported",
+            TracingMode::Exported => "exported",
+        }
+    }
+}
+
 /// A running `requests-svc`. Dropping it kills the process (SIGKILL) if it still runs and
 /// removes its log.
 pub struct ServiceProcess {
@@ -65,8 +110,21 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 impl ServiceProcess {
-    /// Starts `binary serve` on a free loopback port with `settings`.
+    /// Starts `binary serve` on a free loopback port with `settings`, without exporting spans.
+    #[allow(
+        dead_code,
+        reason = "tickets-bench starts its services this way; requests-bench picks the tracing"
+    )]
     pub fn spawn(binary: &Path, settings: &ServiceSettings<'_>) -> anyhow::Result<Self> {
+        Self::spawn_traced(binary, settings, &TracingSettings::default())
+    }
+
+    /// Starts `binary serve` on a free loopback port with `settings`, tracing as `tracing` says.
+    pub fn spawn_traced(
+        binary: &Path,
+        settings: &ServiceSettings<'_>,
+        tracing: &TracingSettings<'_>,
+    ) -> anyhow::Result<Self> {
         let addr = free_addr()?;
         let log = std::env::temp_dir().join(format!(
             "requests-bench-{}.log",
@@ -74,12 +132,30 @@ impl ServiceProcess {
         ));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone().context("duplicating the log handle")?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("serve")
-            // No tracing exporter: its batching would be measured too.
+            // The tracing mode alone decides whether spans are exported, and where.
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .env_remove("METRICS_ADDR")
+            .env_remove("OTEL_SDK_DISABLED")
+            .env_remove("METRICS_ADDR");
+        match (tracing.mode, tracing.otlp_endpoint) {
+            (TracingMode::Disabled, _) => {
+                command.env("OTEL_SDK_DISABLED", "true");
+            }
+            (TracingMode::Exported, Some(endpoint)) => {
+                command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+            }
+            (TracingMode::Exported, None) => {
+                anyhow::bail!("exported tracing needs an OTLP endpoint")
+            }
+            (TracingMode::Unexported, _) => {}
+        }
+        if let Some(metrics) = tracing.metrics_addr {
+            command.env("METRICS_ADDR", metrics.to_string());
+        }
+        let child = command
             .env("DATABASE_URL", settings.database_url)
             .env("NATS_URL", settings.nats_url)
             .env("CHAIN_BUS_ROOT", settings.bus_root)
@@ -220,7 +296,7 @@ async fn health(channel: Channel, service: &str) -> Option<ServingStatus> {
 }
 
 /// A loopback port nobody listens on right now (the service binds it a moment later).
-fn free_addr() -> anyhow::Result<SocketAddr> {
+pub fn free_addr() -> anyhow::Result<SocketAddr> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free loopback port")?;
     Ok(listener.local_addr()?)

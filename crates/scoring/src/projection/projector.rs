@@ -16,9 +16,13 @@ use chain_proto::customerchain::v1::EventEnvelope;
 use chain_store::{EventMetadata, StreamId, append_in};
 use sqlx::PgConnection;
 
-use super::derive::{ProjectionConfig, derive};
+use std::collections::BTreeMap;
+
+use chain_telemetry::attributes;
+
+use super::derive::{Derived, ProjectionConfig, derive};
 use super::outputs::{Output, outputs};
-use super::rows::ProjectionRows;
+use super::rows::{ProjectionRows, ScoreRow};
 use super::state::ProjectionState;
 use super::tables::{Tables, TablesError};
 use crate::codec::{FEEDBACK_AGGREGATE, InputStore, decode};
@@ -81,6 +85,7 @@ impl ScoringProjector {
         }
         let input =
             decode(self.store, envelope).map_err(|e| HandlerError::Poison(e.to_string()))?;
+        record_subject(envelope);
         let mut state = ProjectionState::new();
         self.tables
             .load_for_apply(conn, &mut state, &input.fact)
@@ -97,6 +102,7 @@ impl ScoringProjector {
             .await
             .map_err(tables_error)?;
         let derived = derive(&state, &dirty, &self.config);
+        record_scores(&before, &derived);
         let emitted = outputs(&input, &dirty, &before, &derived, &self.config.model);
         let mut rows = ProjectionRows::facts_of(&state, &dirty);
         rows.add_derived(derived);
@@ -116,6 +122,49 @@ impl Handler for ScoringProjector {
         envelope: &EventEnvelope,
     ) -> Result<(), HandlerError> {
         self.apply(tx, envelope).await
+    }
+}
+
+/// Names on the consumer's processing span what the event is about: its request or ticket and
+/// its case (the correlation id of request and ticket events; customer events are correlated
+/// by the customer, which is no case).
+fn record_subject(envelope: &EventEnvelope) {
+    let span = tracing::Span::current();
+    let id = envelope.aggregate_id.as_str();
+    match envelope.aggregate_type.as_str() {
+        "request" => {
+            span.record(attributes::REQUEST_ID, id);
+            span.record(attributes::CASE_ID, envelope.correlation_id.as_str());
+        }
+        "ticket" => {
+            span.record(attributes::TICKET_ID, id);
+            span.record(attributes::CASE_ID, envelope.correlation_id.as_str());
+        }
+        _ => {}
+    }
+}
+
+/// Records the customer's tier on the processing span and a `score dropped` span event (and
+/// `chain_scores_dropped_total`) for every score the event lowered: the last hop of a
+/// breakdown's trace, where it reaches the customer. Subjects are ids (`customer:<id>`, a
+/// link's team ids), never names.
+fn record_scores(before: &BTreeMap<String, ScoreRow>, derived: &Derived) {
+    for row in derived.scores.values() {
+        if row.customer_id.is_some() && !row.tier.is_empty() {
+            tracing::Span::current().record(attributes::CUSTOMER_TIER, row.tier.as_str());
+        }
+        let Some(previous) = before.get(&row.subject) else {
+            continue;
+        };
+        if row.score_hundredths < previous.score_hundredths {
+            metrics::counter!("chain_scores_dropped_total").increment(1);
+            tracing::info!(
+                score.subject = %row.subject,
+                score.previous = f64::from(previous.score_hundredths) / 100.0,
+                score.now = f64::from(row.score_hundredths) / 100.0,
+                "score dropped"
+            );
+        }
     }
 }
 
