@@ -23,7 +23,9 @@ pub struct ConsumerConfig {
     pub max_ack_pending: i64,
     /// Most messages applied in one transaction. Messages already delivered are taken together
     /// (never waited for), so a quiet stream still applies each event at once, while a busy one
-    /// pays one commit per batch instead of one per event.
+    /// pays one commit per batch instead of one per event. Kept small: while a batch's
+    /// transaction is open, the relay of the same database cannot publish anything committed
+    /// after it began (it reads below the oldest running transaction).
     pub batch_size: usize,
 }
 
@@ -48,7 +50,7 @@ impl ConsumerConfig {
             gap_delay: Duration::from_millis(200),
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 1_000,
-            batch_size: 128,
+            batch_size: 16,
         }
     }
 
