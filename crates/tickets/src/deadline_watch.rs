@@ -220,6 +220,8 @@ impl DeadlineWatch {
         self.stats
             .fired
             .fetch_add(round.fired as u64, Ordering::Relaxed);
+        // Counted after the commit, so a rolled-back round counts nothing (promises broken by the deadline watch).
+        metrics::counter!("chain_promises_broken_total").increment(round.fired as u64);
         Ok(round)
     }
 
