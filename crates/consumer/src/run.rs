@@ -180,10 +180,7 @@ impl<H: Handler> EventConsumer<H> {
                 }
                 Err(error) => {
                     debug!(consumer = %self.config.name, %error, "batch failed; one by one");
-                    for message in rest {
-                        self.process(message).await?;
-                    }
-                    return Ok(());
+                    return self.process_each(rest).await;
                 }
             }
         }
@@ -199,6 +196,11 @@ impl<H: Handler> EventConsumer<H> {
         if messages.len() > 1 && matches!(self.apply_batch(messages).await, Ok(Batch::Committed)) {
             return Ok(());
         }
+        self.process_each(messages).await
+    }
+
+    /// Handles `messages` one by one, each in its own transaction.
+    async fn process_each(&self, messages: &[jetstream::Message]) -> Result<(), ConsumerError> {
         for message in messages {
             self.process(message).await?;
         }
