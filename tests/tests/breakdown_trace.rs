@@ -10,8 +10,7 @@
 //! - one trace holds spans of all three services;
 //! - it runs in order: requests-svc's `ReportBreakdown` call (the root) → tickets-svc's chain
 //!   view processing the breakdown → scoring-svc processing the `PromiseAtRisk` that tickets-svc
-//!   emitted under it (each an ancestor of the next, so a relay publish span in between keeps
-//!   the test valid);
+//!   emitted under it, each an ancestor of the next, with each relay's publish span in between;
 //! - the spans name the chain (`chain.team`, `chain.link`, `chain.request_id`,
 //!   `chain.ticket_id`, `chain.case_id`, `chain.customer_tier`) and mark the breakdown and the
 //!   promise going at risk with span events;
@@ -20,23 +19,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chain_e2e::otlp::{ExportedSpan, TraceReceiver};
-use chain_e2e::services::{Environment, ServiceUnderTest};
+use chain_e2e::chain::{Chain, key, stamp};
+use chain_e2e::otlp::ExportedSpan;
+use chain_e2e::trace::{PRODUCER_KIND, Trace};
 use chain_proto::customerchain::v1 as pb;
-use chain_proto::customerchain::v1::internal_request_service_client::InternalRequestServiceClient;
-use chain_proto::customerchain::v1::satisfaction_service_client::SatisfactionServiceClient;
-use chain_proto::customerchain::v1::ticket_service_client::TicketServiceClient;
-use chain_rpc::actor::ACTOR_METADATA_KEY;
-use chain_server::ChainService;
-use chain_testkit::{NatsRoot, wait_until};
-use chrono::{TimeDelta, Utc};
-use tonic::metadata::AsciiMetadataValue;
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use chain_testkit::wait_until;
+use chrono::TimeDelta;
 
 /// Personal data and free text the callers send; none of it may reach a span.
 const CUSTOMER_NAME: &str = "Philippa Quennell-Odunsi";
@@ -52,95 +43,6 @@ const BREAKDOWN_CALL: &str = "customerchain.v1.InternalRequestService/ReportBrea
 const TICKETS_CHAIN_VIEW: &str = "tickets-chain-view";
 /// The durable consumer of scoring-svc that reads tickets-svc's events.
 const SCORING_TICKETS_CONSUMER: &str = "scoring-tickets";
-
-/// Sets `x-chain-actor` on every call.
-#[derive(Clone)]
-struct ActAs(AsciiMetadataValue);
-
-impl Interceptor for ActAs {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert(ACTOR_METADATA_KEY, self.0.clone());
-        Ok(request)
-    }
-}
-
-type Requests = InternalRequestServiceClient<InterceptedService<Channel, ActAs>>;
-type Tickets = TicketServiceClient<InterceptedService<Channel, ActAs>>;
-type Scoring = SatisfactionServiceClient<InterceptedService<Channel, ActAs>>;
-
-async fn channel(service: &ServiceUnderTest) -> Channel {
-    Channel::from_shared(service.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
-fn act_as(actor: &str) -> ActAs {
-    ActAs(actor.parse().unwrap())
-}
-
-fn key() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-fn stamp(delta: TimeDelta) -> Option<prost_types::Timestamp> {
-    Some(chain_proto::timestamp::from_datetime(Utc::now() + delta))
-}
-
-/// The three services, their clients' channels, and the receiver of their spans.
-struct Chain {
-    receiver: TraceReceiver,
-    requests: ServiceUnderTest,
-    tickets: ServiceUnderTest,
-    scoring: ServiceUnderTest,
-}
-
-impl Chain {
-    async fn start() -> Self {
-        let receiver = TraceReceiver::start().await.unwrap();
-        let environment = Environment {
-            bus_root: NatsRoot::unique(),
-            otlp_endpoint: Some(receiver.endpoint()),
-        };
-        let (requests, tickets, scoring) = tokio::join!(
-            ServiceUnderTest::start(ChainService::Requests, &environment),
-            ServiceUnderTest::start(ChainService::Tickets, &environment),
-            ServiceUnderTest::start(ChainService::Scoring, &environment),
-        );
-        Self {
-            receiver,
-            requests: requests.unwrap(),
-            tickets: tickets.unwrap(),
-            scoring: scoring.unwrap(),
-        }
-    }
-
-    async fn requests(&self, actor: &str) -> Requests {
-        InternalRequestServiceClient::with_interceptor(channel(&self.requests).await, act_as(actor))
-    }
-
-    async fn tickets(&self, actor: &str) -> Tickets {
-        TicketServiceClient::with_interceptor(channel(&self.tickets).await, act_as(actor))
-    }
-
-    async fn scoring(&self, actor: &str) -> Scoring {
-        SatisfactionServiceClient::with_interceptor(channel(&self.scoring).await, act_as(actor))
-    }
-
-    /// Exports what every service has ended so far and returns every span received.
-    async fn spans(&self) -> Vec<ExportedSpan> {
-        for service in [&self.requests, &self.tickets, &self.scoring] {
-            service.flush_spans().await.unwrap();
-        }
-        self.receiver.spans()
-    }
-}
 
 /// What the story leaves behind: the ids to find in the trace.
 struct Story {
@@ -331,59 +233,6 @@ async fn play_the_breakdown(chain: &Chain) -> Story {
     }
 }
 
-/// The spans of one trace, by span id.
-struct Trace<'a> {
-    spans: HashMap<&'a [u8], &'a ExportedSpan>,
-}
-
-impl<'a> Trace<'a> {
-    fn of(all: &'a [ExportedSpan], trace_id: &[u8]) -> Self {
-        let spans = all
-            .iter()
-            .filter(|span| span.span.trace_id == trace_id)
-            .map(|span| (span.span.span_id.as_slice(), span))
-            .collect();
-        Self { spans }
-    }
-
-    fn services(&self) -> BTreeSet<&'a str> {
-        self.spans
-            .values()
-            .map(|span| span.service.as_str())
-            .collect()
-    }
-
-    /// `span`, its parent, its parent's parent, … up to the root.
-    fn ancestry(&self, span: &'a ExportedSpan) -> Vec<&'a ExportedSpan> {
-        let mut line = vec![span];
-        let mut current = span;
-        while !current.span.parent_span_id.is_empty() {
-            let Some(parent) = self.spans.get(current.span.parent_span_id.as_slice()) else {
-                panic!(
-                    "span {} ({}) names a parent that was not exported",
-                    current.name(),
-                    current.service
-                );
-            };
-            line.push(parent);
-            current = parent;
-        }
-        line
-    }
-
-    /// The span of `service` processing a message of `consumer` on a subject ending in
-    /// `event`.
-    fn processing(&self, service: &str, consumer: &str, event: &str) -> Option<&'a ExportedSpan> {
-        self.spans.values().copied().find(|span| {
-            span.service == service
-                && span.attribute("messaging.consumer.group.name").as_deref() == Some(consumer)
-                && span
-                    .attribute("messaging.destination.name")
-                    .is_some_and(|subject| subject.ends_with(event))
-        })
-    }
-}
-
 /// The breakdown call's span, once the whole trace behind it (down to scoring-svc) arrived.
 fn breakdown_call(spans: &[ExportedSpan]) -> Option<&ExportedSpan> {
     let call = spans
@@ -457,15 +306,28 @@ async fn one_trace_runs_from_the_breakdown_to_the_customer_without_personal_data
         line.last().map(|s| s.span.span_id.clone()),
         Some(call.span.span_id.clone())
     );
-    // Any relay publish span on the way sits between the services it connects.
-    for (index, span) in line.iter().enumerate() {
-        if span.span.kind == PRODUCER_KIND && span.service == "requests-svc" {
-            assert!(
-                index > at_view,
-                "requests-svc publishes before tickets-svc consumes"
-            );
-        }
-    }
+    // Each NATS hop has its relay's publish span between the services it connects.
+    let publish_of = |service: &str| {
+        line.iter()
+            .position(|s| s.span.kind == PRODUCER_KIND && s.service == service)
+    };
+    let (Some(requests_publish), Some(tickets_publish)) =
+        (publish_of("requests-svc"), publish_of("tickets-svc"))
+    else {
+        panic!("a relay publish span is missing from the line");
+    };
+    assert!(
+        at_view < requests_publish && requests_publish < at_call,
+        "requests-svc publishes after the call and before tickets-svc consumes"
+    );
+    assert!(
+        0 < tickets_publish && tickets_publish < at_view,
+        "tickets-svc publishes after its chain view and before scoring-svc consumes"
+    );
+    assert_eq!(
+        line[requests_publish].attribute("chain.case_id"),
+        Some(story.ticket_id.clone())
+    );
 
     // The spans name the chain.
     assert_eq!(
@@ -554,13 +416,8 @@ async fn one_trace_runs_from_the_breakdown_to_the_customer_without_personal_data
     );
 
     // Every span the services ended reached the receiver.
-    for service in [chain.requests, chain.tickets, chain.scoring] {
-        let name = service.service().binary_name();
-        let counts = service.stop().await.unwrap();
+    for (name, counts) in chain.stop().await {
         assert_eq!(counts.not_exported(), 0, "{name}: {counts:?}");
         assert_eq!(counts.export_failed, 0, "{name}: {counts:?}");
     }
 }
-
-/// `SpanKind::Producer` in OTLP.
-const PRODUCER_KIND: i32 = 4;

@@ -10,8 +10,10 @@
 //!
 //! Each message body is a protobuf `customerchain.v1.EventEnvelope`; the headers repeat what a
 //! router or a tracer needs without decoding it: `Nats-Msg-Id` (the event id, which the server
-//! uses to drop republished duplicates), `Chain-Event-Type`, and the W3C `traceparent` and
-//! `tracestate` of the span that created the event.
+//! uses to drop republished duplicates), `Chain-Event-Type`, and the W3C `traceparent`,
+//! `tracestate` and `baggage` of the publish span, a child of the span that created the event,
+//! with the event's case as `chain.case_id` baggage. An event stored without a trace context is
+//! published with none.
 
 mod error;
 mod layout;

@@ -1,9 +1,15 @@
-//! Publishing envelopes with many acknowledgements in flight, awaited in order.
+//! Publishing envelopes with many acknowledgements in flight, awaited in order, each in a
+//! `nats.publish` span that continues the trace its event was stored under.
 
 use crate::{BusError, BusLayout, encode_envelope};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use chain_proto::customerchain::v1::EventEnvelope;
+use chain_telemetry::TraceContext;
+use chain_telemetry::messaging::publish_span;
+use chain_telemetry::propagation::inject_into_nats;
 use std::collections::VecDeque;
+use std::future::IntoFuture as _;
+use tracing::Instrument as _;
 
 /// What a batch publish achieved.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,11 +58,15 @@ impl Publisher {
 
     /// Publishes `envelopes` in order and returns once every one is acknowledged. On error some
     /// prefix may have been stored; republishing the whole batch is safe (deduplicated by id).
+    ///
+    /// Each message is published in its own producer span, a child of the trace context stored
+    /// with the event and open until the broker acknowledges; the message's headers carry that
+    /// span and the event's case as baggage (see [`publish_span`]).
     pub async fn publish_all(
         &self,
         envelopes: &[EventEnvelope],
     ) -> Result<PublishReport, BusError> {
-        let mut in_flight: VecDeque<(String, PublishAckFuture)> = VecDeque::new();
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         let mut report = PublishReport::default();
         for envelope in envelopes {
             if in_flight.len() >= self.max_in_flight
@@ -69,16 +79,26 @@ impl Publisher {
                 &envelope.aggregate_type,
                 &envelope.event_type,
             );
-            let (headers, body) = encode_envelope(envelope);
+            let stored = (!envelope.traceparent.is_empty())
+                .then(|| TraceContext::new(&envelope.traceparent, &envelope.tracestate));
+            let span = publish_span(
+                &subject,
+                &envelope.event_id,
+                stored.as_ref(),
+                &envelope.correlation_id,
+            );
+            let (mut headers, body) = encode_envelope(envelope);
+            span.in_scope(|| inject_into_nats(&mut headers));
             let ack = self
                 .js
                 .publish_with_headers(subject.clone(), headers, body)
+                .instrument(span.clone())
                 .await
                 .map_err(|e| BusError::Publish {
                     subject: subject.clone(),
                     reason: e.to_string(),
                 })?;
-            in_flight.push_back((subject, ack));
+            in_flight.push_back(InFlight { subject, ack, span });
         }
         while let Some(pending) = in_flight.pop_front() {
             settle(pending, &mut report).await?;
@@ -87,14 +107,23 @@ impl Publisher {
     }
 }
 
-async fn settle(
-    (subject, ack): (String, PublishAckFuture),
-    report: &mut PublishReport,
-) -> Result<(), BusError> {
-    let ack = ack.await.map_err(|e| BusError::Publish {
-        subject,
-        reason: e.to_string(),
-    })?;
+/// A message sent and not yet acknowledged; its span ends when it is settled.
+struct InFlight {
+    subject: String,
+    ack: PublishAckFuture,
+    span: tracing::Span,
+}
+
+async fn settle(in_flight: InFlight, report: &mut PublishReport) -> Result<(), BusError> {
+    let InFlight { subject, ack, span } = in_flight;
+    let ack = ack
+        .into_future()
+        .instrument(span)
+        .await
+        .map_err(|e| BusError::Publish {
+            subject,
+            reason: e.to_string(),
+        })?;
     if ack.duplicate {
         report.duplicates += 1;
     } else {

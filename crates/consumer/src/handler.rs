@@ -35,4 +35,9 @@ pub trait Handler: Send + Sync + 'static {
     /// with `chain_store::append_in` calls `EventStore::signal_appended` here, so the relay
     /// publishes them at once instead of at its next poll.
     fn after_commit(&self) {}
+
+    /// Runs after a transaction the handler ran in was rolled back (a batch undone for a later
+    /// message, a lost race, a failure): whatever the handler held for `after_commit` since is
+    /// void, and the events will be handled again. See [`crate::PendingCounts`].
+    fn after_rollback(&self) {}
 }

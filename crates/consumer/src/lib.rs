@@ -16,12 +16,14 @@ mod dead_letter;
 mod error;
 mod handler;
 mod inbox;
+mod pending_counts;
 mod run;
 
 pub use config::ConsumerConfig;
 pub use dead_letter::{DeadLetter, list_dead_letters};
 pub use error::ConsumerError;
 pub use handler::{Handler, HandlerError};
+pub use pending_counts::PendingCounts;
 pub use run::{ConsumerStats, EventConsumer};
 
 use sqlx::PgPool;

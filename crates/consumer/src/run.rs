@@ -221,9 +221,16 @@ impl<H: Handler> EventConsumer<H> {
             &span,
             messages.iter().filter_map(|m| m.headers.as_ref()),
         );
-        let applied = match self.try_batch(messages).instrument(span).await? {
-            Ok(applied) => applied,
-            Err(stop) => return Ok(Batch::StoppedAt(stop)),
+        let applied = match self.try_batch(messages).instrument(span).await {
+            Ok(Ok(applied)) => applied,
+            Ok(Err(stop)) => {
+                self.handler.after_rollback();
+                return Ok(Batch::StoppedAt(stop));
+            }
+            Err(error) => {
+                self.handler.after_rollback();
+                return Err(error);
+            }
         };
         if let Some(info) = messages.last().and_then(|m| m.info().ok()) {
             self.record_pending(info.pending);
@@ -386,17 +393,27 @@ impl<H: Handler> EventConsumer<H> {
 
     /// Applies one decoded event in a transaction of its own.
     async fn apply(&self, envelope: &EventEnvelope) -> Result<Outcome, sqlx::Error> {
+        let committed = self.apply_committed(envelope).await;
+        match &committed {
+            Ok(Outcome::Applied) => self.handler.after_commit(),
+            Ok(Outcome::Skipped) => {}
+            _ => self.handler.after_rollback(),
+        }
+        committed.map(|outcome| match outcome {
+            // Another replica applied this version first: what the handler wrote is dropped.
+            Outcome::Lost => Outcome::Skipped,
+            other => other,
+        })
+    }
+
+    /// Applies one decoded event in a transaction of its own and commits it for
+    /// [`Outcome::Applied`] and [`Outcome::Skipped`]; any other outcome is rolled back with the
+    /// transaction (the inbox row of a gap or a failure, the handler's writes of a lost race).
+    async fn apply_committed(&self, envelope: &EventEnvelope) -> Result<Outcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let outcome = self.apply_in(&mut tx, envelope).await?;
-        match outcome {
-            Outcome::Applied | Outcome::Skipped => tx.commit().await?,
-            // Another replica applied this version first: what the handler wrote is dropped.
-            Outcome::Lost => return Ok(Outcome::Skipped),
-            // Rolled back with the transaction: the inbox row of a gap or a failure.
-            _ => return Ok(outcome),
-        }
-        if matches!(outcome, Outcome::Applied) {
-            self.handler.after_commit();
+        if matches!(outcome, Outcome::Applied | Outcome::Skipped) {
+            tx.commit().await?;
         }
         Ok(outcome)
     }

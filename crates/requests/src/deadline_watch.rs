@@ -29,6 +29,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::SERVICE_ACTOR;
@@ -273,12 +274,20 @@ impl DeadlineWatch {
             return Ok(Fired::Settled);
         };
         let batch = encode_batch(&self.store, &loaded.state, &events).await?;
+        let span = chain_telemetry::deadline::fire_span("request_due");
+        span.record("chain.request_id", tracing::field::display(id));
+        span.record("chain.link", tracing::field::display(request.link().key()));
+        span.record(
+            "chain.case_id",
+            tracing::field::display(request.case_id.as_uuid()),
+        );
+        let trace = span.in_scope(chain_telemetry::TraceContext::current);
         let metadata = EventMetadata {
             correlation_id: request.case_id.as_uuid().to_string(),
             causation_id: format!("deadline:{id}@{}", deadline.to_rfc3339()),
             actor: SERVICE_ACTOR.to_owned(),
-            traceparent: None,
-            tracestate: None,
+            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
+            tracestate: trace.map(|t| t.tracestate).filter(|s| !s.is_empty()),
         };
         // A savepoint, so a lost race undoes this append only, not the whole round.
         let mut savepoint = tx.begin().await?;
@@ -290,12 +299,13 @@ impl DeadlineWatch {
             &metadata,
             None,
         )
+        .instrument(span.clone())
         .await
         {
             Ok(_) => {
                 delete(&mut savepoint, id).await?;
                 savepoint.commit().await?;
-                tracing::info!(%id, %deadline, "deadline fired");
+                span.in_scope(|| tracing::info!(%id, %deadline, "request breached"));
                 Ok(Fired::Appended)
             }
             Err(StoreError::Conflict { .. }) => {

@@ -106,8 +106,24 @@ pub async fn run(
     if let Err(failure) = &outcome {
         error!(error = %ErrorChain(failure), "{} failed", service.binary_name());
     }
-    if let Err(failure) = telemetry.shutdown().await {
-        warn!(error = %ErrorChain(&failure), "telemetry did not shut down cleanly");
+    let exporting = telemetry.is_exporting();
+    match telemetry.shutdown().await {
+        // Said last, so an operator missing spans in Jaeger learns from the log whether this
+        // process dropped them or never got them out.
+        Ok(counts) if exporting && counts.not_exported() > 0 => warn!(
+            ended = counts.ended,
+            exported = counts.exported,
+            export_failed = counts.export_failed,
+            not_exported = counts.not_exported(),
+            "some spans were never exported"
+        ),
+        Ok(counts) if exporting => info!(
+            ended = counts.ended,
+            exported = counts.exported,
+            "every span was exported"
+        ),
+        Ok(_) => {}
+        Err(failure) => warn!(error = %ErrorChain(&failure), "telemetry did not shut down cleanly"),
     }
     outcome
 }

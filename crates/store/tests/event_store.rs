@@ -362,15 +362,18 @@ async fn an_append_inside_a_transaction_commits_or_rolls_back_with_it() {
 async fn read_all_pages_in_numeric_transaction_order_across_a_power_of_ten() {
     let db = TestDatabase::create().await;
     let store = store(&db).await;
-    // Rows as if written by transactions 9990..=10009, inserted newest transaction first, so
-    // that neither text order nor position order is the commit order.
+    let power = power_of_ten_well_below_the_current_transaction(store.pool()).await;
+    // Rows as if written by transactions power-10 ..= power+9, inserted newest transaction
+    // first, so that neither text order nor position order is the commit order. They are far
+    // enough below the current transaction id to be under every running transaction's horizon.
     sqlx::query(
         "INSERT INTO events (tx_id, event_id, aggregate_type, aggregate_id, aggregate_version,
              event_type, schema_version, occurred_at, correlation_id, causation_id, actor, payload)
-         SELECT (10009 - n)::text::xid8, gen_random_uuid(), 'request', 'r' || n, 1,
-                'test.v1.E', 1, now(), 'c', 'c', 'a', int4send((10009 - n)::int)
+         SELECT ($1 + 9 - n)::text::xid8, gen_random_uuid(), 'request', 'r' || n, 1,
+                'test.v1.E', 1, now(), 'c', 'c', 'a', int4send(($1 + 9 - n)::int)
          FROM generate_series(0, 19) AS n",
     )
+    .bind(power)
     .execute(store.pool())
     .await
     .expect("insert");
@@ -383,6 +386,26 @@ async fn read_all_pages_in_numeric_transaction_order_across_a_power_of_ten() {
         after = last.position;
         seen.extend(page.iter().map(|e| e.position.tx_id));
     }
-    assert_eq!(seen, (9990..=10009).collect::<Vec<u64>>());
-    assert_eq!(store.head().await.expect("head").tx_id, 10009);
+    let power = u64::try_from(power).expect("positive");
+    assert_eq!(seen, (power - 10..=power + 9).collect::<Vec<u64>>());
+    assert_eq!(store.head().await.expect("head").tx_id, power + 9);
+}
+
+/// The largest power of ten (at least 100) at least 1,010 below the cluster's next transaction
+/// id. A fresh cluster has used few ids, so this first uses up enough of them.
+async fn power_of_ten_well_below_the_current_transaction(pool: &sqlx::PgPool) -> i64 {
+    const MARGIN: i64 = 1_010;
+    loop {
+        let current: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+            .fetch_one(pool)
+            .await
+            .expect("current transaction id");
+        if current >= 100 + MARGIN {
+            let mut power = 100;
+            while power * 10 + MARGIN <= current {
+                power *= 10;
+            }
+            return power;
+        }
+    }
 }

@@ -3,12 +3,14 @@
 //! A service calls [`init`] with [`TelemetryConfig::from_env`] at the start of `main` (inside the
 //! tokio runtime) and [`TelemetryGuard::shutdown`] at the end. Spans are `tracing` spans; the
 //! [`propagation`] and [`grpc`] modules carry their W3C context across NATS messages, stored
-//! events and gRPC calls, [`messaging`] makes the NATS spans, and [`attributes`] names the
+//! events and gRPC calls, [`messaging`] makes the NATS spans, [`deadline`] the span of a deadline
+//! firing, and [`attributes`] names the
 //! fields that tell the chain's story. [`metrics::serve_prometheus`] exposes the counters and
 //! histograms every crate records through the `metrics` facade.
 
 pub mod attributes;
 mod config;
+pub mod deadline;
 mod error;
 pub mod grpc;
 mod init;

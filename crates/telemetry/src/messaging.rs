@@ -3,20 +3,30 @@
 //! publish span found in the message headers, and a span that handles a batch links to each
 //! message's trace instead of picking one parent.
 
-use crate::TraceContext;
-use crate::propagation::extract_from_nats;
+use crate::propagation::{CaseBaggage, extract_from_nats, with_case_id};
+use crate::{TraceContext, attributes};
 use async_nats::HeaderMap;
 use opentelemetry::trace::TraceContextExt as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-/// The span of publishing one event to `subject`, a child of the context the event was stored
-/// with (if any). Publish inside it, with the headers filled by
-/// [`crate::propagation::inject_into_nats`] in it, so the consumer continues this span.
+/// The span of publishing one event to `subject`: a child of the context the event was stored
+/// with, carrying the event's case (`case_id`, its correlation id) as `chain.case_id` baggage so
+/// every consumer downstream knows the case without decoding the event. Publish inside it and
+/// fill the headers there with [`crate::propagation::inject_into_nats`]; the consumer then
+/// continues this span. Keep it open until the broker acknowledges, so its length is the publish
+/// round trip.
+///
+/// An event stored without a trace context gets no span ([`tracing::Span::none`]): a root trace
+/// per published event would bury the real ones in Jaeger.
 pub fn publish_span(
     subject: &str,
     message_id: &str,
     stored: Option<&TraceContext>,
+    case_id: &str,
 ) -> tracing::Span {
+    let Some(stored) = stored else {
+        return tracing::Span::none();
+    };
     let span = tracing::info_span!(
         "nats.publish",
         messaging.system = "nats",
@@ -25,9 +35,11 @@ pub fn publish_span(
         messaging.message.id = message_id,
         otel.kind = "producer",
         otel.name = format!("publish {subject}"),
+        chain.case_id = case_id,
     );
-    if let Some(stored) = stored {
-        continue_trace(&span, stored.context());
+    let parent = stored.context();
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(with_case_id(&parent, case_id));
     }
     span
 }
@@ -61,7 +73,17 @@ pub fn process_span(
         chain.customer_tier = tracing::field::Empty,
     );
     if let Some(headers) = headers {
-        continue_trace(&span, extract_from_nats(headers));
+        let parent = extract_from_nats(headers);
+        // The case (and tier) the publisher put in the baggage name this span too, so every
+        // consumer span can be found by `chain.case_id` before its handler records anything.
+        let case = CaseBaggage::of(&parent);
+        if let Some(case_id) = case.case_id.filter(|id| !id.is_empty()) {
+            span.record(attributes::CASE_ID, case_id.as_str());
+        }
+        if let Some(tier) = case.customer_tier.filter(|tier| !tier.is_empty()) {
+            span.record(attributes::CUSTOMER_TIER, tier.as_str());
+        }
+        continue_trace(&span, parent);
     }
     span
 }

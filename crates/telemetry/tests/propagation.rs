@@ -288,8 +288,12 @@ fn messaging_spans_chain_stored_event_publish_and_process() {
     let spans = traced(|| {
         let stored = info_span!("append").in_scope(TraceContext::current);
         let mut headers = async_nats::HeaderMap::new();
-        publish_span("chain.events.link", "ev-1", stored.as_ref())
+        publish_span("chain.events.link", "ev-1", stored.as_ref(), "case-9")
             .in_scope(|| inject_into_nats(&mut headers));
+        assert!(
+            publish_span("chain.events.link", "ev-2", None, "case-9").is_none(),
+            "an event stored without a trace starts none"
+        );
         process_span("chain.events.link", "ev-1", "impact", Some(&headers)).in_scope(|| {});
 
         let batch = info_span!(parent: None, "score batch");
@@ -306,6 +310,13 @@ fn messaging_spans_chain_stored_event_publish_and_process() {
     assert!(process.attributes.iter().any(|kv| {
         kv.key.as_str() == "messaging.consumer.group.name" && kv.value == Value::from("impact")
     }));
+    // The publisher's case baggage names the consumer's span.
+    assert!(
+        process
+            .attributes
+            .iter()
+            .any(|kv| { kv.key.as_str() == "chain.case_id" && kv.value == Value::from("case-9") })
+    );
     let batch = span(&spans, "score batch");
     assert_eq!(
         batch.links.len(),

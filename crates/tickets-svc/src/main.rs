@@ -6,13 +6,15 @@
 //! Commands: `serve` (the default), `migrate`, `relay rewind --to <tx:pos|start>`; configuration
 //! comes from the environment (see `chain_server::ServiceConfig`). Beside the gRPC service it
 //! runs the outbox relay, the chain view (a consumer of requests-svc's stream), the projector of
-//! its own events, the promise deadline watch and the change feed behind `WatchTickets`.
+//! its own events, the promise deadline watch, the change feed behind `WatchTickets` and the
+//! `chain_tickets_at_risk` gauge.
 
 use chain_consumer::EventConsumer;
 use chain_server::{BoxError, ChainService, ServiceRuntime, ServiceSetup, cli};
+use chain_tickets::projection::AT_RISK_GAUGE_PERIOD;
 use chain_tickets::{
     ChainView, ChangeFeed, DeadlineWatch, TicketService, TicketsProjector, chain_view_config,
-    projector_config,
+    projector_config, run_at_risk_gauge,
 };
 use clap::Parser;
 use sqlx::PgPool;
@@ -63,6 +65,10 @@ impl ServiceSetup for Tickets {
         runtime.spawn_background("projector", move |stop| projector.run(stop));
         let watch = DeadlineWatch::new(store.clone());
         runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
+        let pool = runtime.pool().clone();
+        runtime.spawn_background("at-risk-gauge", move |stop| {
+            run_at_risk_gauge(pool, AT_RISK_GAUGE_PERIOD, stop)
+        });
         Ok(Routes::new(TicketService::new(store, feed).into_server()))
     }
 }

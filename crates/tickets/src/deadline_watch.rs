@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, Row};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::SERVICE_ACTOR;
@@ -263,12 +264,16 @@ impl DeadlineWatch {
             }
         };
         let batch = encode_batch(&loaded.state, &events, &Context::default());
+        let span = chain_telemetry::deadline::fire_span("promise_due");
+        span.record("chain.ticket_id", tracing::field::display(id));
+        span.record("chain.case_id", tracing::field::display(id));
+        let trace = span.in_scope(chain_telemetry::TraceContext::current);
         let metadata = EventMetadata {
             correlation_id: id.to_string(),
             causation_id: format!("deadline:{id}@{}", deadline.to_rfc3339()),
             actor: SERVICE_ACTOR.to_owned(),
-            traceparent: None,
-            tracestate: None,
+            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
+            tracestate: trace.map(|t| t.tracestate).filter(|s| !s.is_empty()),
         };
         // A savepoint, so a lost race undoes this append only, not the whole round.
         let mut savepoint = tx.begin().await?;
@@ -280,12 +285,15 @@ impl DeadlineWatch {
             &metadata,
             None,
         )
+        .instrument(span.clone())
         .await
         {
             Ok(_) => {
                 delete(&mut savepoint, id).await?;
                 savepoint.commit().await?;
-                tracing::info!(ticket_id = %id, %deadline, "promise broken at its due time");
+                span.in_scope(
+                    || tracing::info!(ticket_id = %id, %deadline, "promise broken at its due time"),
+                );
                 Ok(Fired::Appended)
             }
             Err(StoreError::Conflict { .. }) => {

@@ -33,6 +33,7 @@
 //! spawn(EventConsumer::new(pool, js, chain_view_config(layout), ChainView::new(store.clone())).run(token.clone()));
 //! spawn(EventConsumer::new(pool, js, projector_config(layout), TicketsProjector::new(store.clone())).run(token.clone()));
 //! spawn(DeadlineWatch::new(store.clone()).run(token.clone()));
+//! spawn(run_at_risk_gauge(pool, AT_RISK_GAUGE_PERIOD, token.clone())); // metrics only
 //! Routes::new(TicketService::new(store, feed).into_server())
 //! ```
 
@@ -49,7 +50,7 @@ pub mod view;
 pub use chain_store::ChangeFeed;
 pub use chain_view::{ChainView, chain_view_config};
 pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
-pub use projection::{TicketsProjector, migrate, projector_config};
+pub use projection::{TicketsProjector, migrate, projector_config, run_at_risk_gauge};
 pub use service::TicketService;
 
 /// The service's token on the bus: its stream is `<ROOT>_TICKETS`, its subjects

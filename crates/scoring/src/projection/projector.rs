@@ -11,12 +11,13 @@
 //!    ([`super::outputs`]) to scoring's store — all committed with the event's processed mark.
 
 use chain_bus::BusLayout;
-use chain_consumer::{ConsumerConfig, Handler, HandlerError};
+use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_store::{EventMetadata, StreamId, append_in};
 use sqlx::PgConnection;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chain_telemetry::attributes;
 
@@ -59,6 +60,7 @@ pub struct ScoringProjector {
     store: InputStore,
     tables: Tables,
     config: ProjectionConfig,
+    counts: Arc<PendingCounts>,
 }
 
 impl ScoringProjector {
@@ -68,6 +70,7 @@ impl ScoringProjector {
             store,
             tables: Tables::live(),
             config,
+            counts: Arc::default(),
         }
     }
 
@@ -102,7 +105,7 @@ impl ScoringProjector {
             .await
             .map_err(tables_error)?;
         let derived = derive(&state, &dirty, &self.config);
-        record_scores(&before, &derived);
+        record_scores(&before, &derived, &self.counts);
         let emitted = outputs(&input, &dirty, &before, &derived, &self.config.model);
         let mut rows = ProjectionRows::facts_of(&state, &dirty);
         rows.add_derived(derived);
@@ -122,6 +125,14 @@ impl Handler for ScoringProjector {
         envelope: &EventEnvelope,
     ) -> Result<(), HandlerError> {
         self.apply(tx, envelope).await
+    }
+
+    fn after_commit(&self) {
+        self.counts.publish();
+    }
+
+    fn after_rollback(&self) {
+        self.counts.discard();
     }
 }
 
@@ -145,10 +156,10 @@ fn record_subject(envelope: &EventEnvelope) {
 }
 
 /// Records the customer's tier on the processing span and a `score dropped` span event (and
-/// `chain_scores_dropped_total`) for every score the event lowered: the last hop of a
+/// `chain_scores_dropped_total`, once the transaction commits) for every score the event lowered: the last hop of a
 /// breakdown's trace, where it reaches the customer. Subjects are ids (`customer:<id>`, a
 /// link's team ids), never names.
-fn record_scores(before: &BTreeMap<String, ScoreRow>, derived: &Derived) {
+fn record_scores(before: &BTreeMap<String, ScoreRow>, derived: &Derived, counts: &PendingCounts) {
     for row in derived.scores.values() {
         if row.customer_id.is_some() && !row.tier.is_empty() {
             tracing::Span::current().record(attributes::CUSTOMER_TIER, row.tier.as_str());
@@ -157,7 +168,7 @@ fn record_scores(before: &BTreeMap<String, ScoreRow>, derived: &Derived) {
             continue;
         };
         if row.score_hundredths < previous.score_hundredths {
-            metrics::counter!("chain_scores_dropped_total").increment(1);
+            counts.add("chain_scores_dropped_total", 1);
             tracing::info!(
                 score.subject = %row.subject,
                 score.previous = f64::from(previous.score_hundredths) / 100.0,

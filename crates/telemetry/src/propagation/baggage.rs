@@ -15,10 +15,24 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 /// `context` with `chain.case_id` and `chain.customer_tier` baggage added (replacing earlier
 /// values of those two; other entries are kept).
 pub fn with_case_baggage(context: &Context, case_id: &str, customer_tier: &str) -> Context {
-    let ours = [
-        (Key::from_static_str(CASE_ID), case_id),
-        (Key::from_static_str(CUSTOMER_TIER), customer_tier),
-    ];
+    with_entries(
+        context,
+        &[(CASE_ID, case_id), (CUSTOMER_TIER, customer_tier)],
+    )
+}
+
+/// `context` with `chain.case_id` baggage added (replacing an earlier value; a tier and other
+/// entries are kept). The relay uses it: it knows every event's case (its correlation id), not
+/// the customer's tier.
+pub fn with_case_id(context: &Context, case_id: &str) -> Context {
+    with_entries(context, &[(CASE_ID, case_id)])
+}
+
+fn with_entries(context: &Context, entries: &[(&'static str, &str)]) -> Context {
+    let ours: Vec<(Key, &str)> = entries
+        .iter()
+        .map(|(key, value)| (Key::from_static_str(key), *value))
+        .collect();
     let kept = context
         .baggage()
         .into_iter()
@@ -100,6 +114,19 @@ mod tests {
             Some("eu-1".to_owned())
         );
         assert_eq!(context.baggage().len(), 3);
+    }
+
+    #[test]
+    fn the_case_id_alone_keeps_the_tier() {
+        let start = with_case_baggage(&Context::new(), "old-case", "B");
+        let context = with_case_id(&start, "case-7");
+        assert_eq!(
+            CaseBaggage::of(&context),
+            CaseBaggage {
+                case_id: Some("case-7".to_owned()),
+                customer_tier: Some("B".to_owned()),
+            }
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 mod baggage;
 mod nats;
 
-pub use baggage::{CaseBaggage, set_case_baggage, with_case_baggage};
+pub use baggage::{CaseBaggage, set_case_baggage, with_case_baggage, with_case_id};
 pub use nats::{NatsHeaderExtractor, NatsHeaderInjector, extract_from_nats, inject_into_nats};
 
 use opentelemetry::Context;

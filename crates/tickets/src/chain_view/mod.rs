@@ -29,7 +29,7 @@ pub mod case;
 pub(crate) mod memory;
 pub(crate) mod tables;
 
-use chain_consumer::{ConsumerConfig, Handler, HandlerError};
+use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
 use std::sync::Arc;
 
 use chain_domain::ids::{RequestId, TicketId};
@@ -71,6 +71,7 @@ pub fn chain_view_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
 pub struct ChainView {
     store: EventStore,
     memory: Arc<Memory>,
+    counts: Arc<PendingCounts>,
 }
 
 impl ChainView {
@@ -79,6 +80,7 @@ impl ChainView {
         Self {
             store,
             memory: Arc::default(),
+            counts: Arc::default(),
         }
     }
 
@@ -216,6 +218,7 @@ impl ChainView {
                     if let chain_domain::ticket::TicketEvent::PromiseAtRisk { standing, .. } = event
                     {
                         tracing::info!(chain.ticket_id = %case.ticket_id, chain.customer_tier = standing.tier.as_str(), "promise at risk");
+                        self.counts.add("chain_promises_at_risk_total", 1);
                     }
                 }
                 tracing::debug!(ticket_id = %case.ticket_id, events = batch.events.len(), "ticket observed its chain");
@@ -303,6 +306,11 @@ impl Handler for ChainView {
     fn after_commit(&self) {
         // The ticket's reaction was appended in the consumer's transaction: wake the relay.
         self.store.signal_appended();
+        self.counts.publish();
+    }
+
+    fn after_rollback(&self) {
+        self.counts.discard();
     }
 }
 

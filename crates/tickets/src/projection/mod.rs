@@ -8,13 +8,15 @@
 //! see each other's versions. The [`TicketsProjector`] applies the service's own events from
 //! its JetStream stream inside the consumer's inbox transaction.
 //!
-//! What reads the model: `ListCustomers`, `ListTickets` and `ListImpactedCustomers`
-//! (eventually consistent). `GetCustomer` reads the command side and `GetTicket` folds the
+//! What reads the model: `ListCustomers`, `ListTickets`, `ListImpactedCustomers` and the
+//! `chain_tickets_at_risk` gauge ([`at_risk`]), all eventually consistent. `GetCustomer` reads the command side and `GetTicket` folds the
 //! ticket's stream: both strongly consistent.
 
+pub mod at_risk;
 pub(crate) mod projector;
 pub(crate) mod tables;
 
+pub use at_risk::{AT_RISK_GAUGE_PERIOD, AtRisk, run_at_risk_gauge, tickets_at_risk};
 pub use projector::{PROJECTOR_NAME, TicketsProjector, projector_config};
 
 use sqlx::PgPool;

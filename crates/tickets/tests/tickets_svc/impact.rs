@@ -122,6 +122,16 @@ async fn a_breakdown_two_links_deep_reaches_exactly_the_tickets_under_it() {
         assert_eq!(got.state(), pb::TicketState::Promised, "{got:#?}");
     }
     harness.settled().await;
+    // The gauge's reading of the read model: one ticket at risk of three, none broken.
+    assert_eq!(
+        chain_tickets::projection::tickets_at_risk(&harness.pool)
+            .await
+            .expect("count"),
+        chain_tickets::projection::AtRisk {
+            at_risk: 1,
+            broken: 0
+        }
+    );
 
     // The blast radius of the broken request: that ticket and no other.
     let by_request = impacted(&front, Scope::RequestId(deliver_hit.to_string()), false).await;
