@@ -377,6 +377,11 @@ async fn one_trace_runs_from_the_breakdown_to_the_customer_without_personal_data
         scored.attribute("chain.case_id"),
         Some(story.ticket_id.clone())
     );
+    // tickets-svc put the customer's tier in the baggage of its reaction; it reached scoring-svc.
+    assert_eq!(
+        scored.attribute("chain.customer_tier").as_deref(),
+        Some("A")
+    );
 
     // No span of any trace holds personal data or free text, only ids and tiers.
     let forbidden = [

@@ -141,6 +141,7 @@ fn command_metadata(stream: &StreamId) -> EventMetadata {
         // The tail of a v7 UUID is random, so it makes a plausible span id.
         traceparent: Some(format!("00-{trace}-{}-01", &span[16..])),
         tracestate: None,
+        baggage: None,
     }
 }
 

@@ -23,7 +23,9 @@ mod stream;
 
 pub use error::BusError;
 pub use layout::BusLayout;
-pub use message::{EVENT_TYPE_HEADER, MSG_ID_HEADER, decode_envelope, encode_envelope};
+pub use message::{
+    EVENT_TYPE_HEADER, MSG_ID_HEADER, decode_envelope, encode_envelope, stored_trace,
+};
 pub use publish::{PublishReport, Publisher};
 pub use stream::{DUPLICATE_WINDOW, ensure_stream};
 

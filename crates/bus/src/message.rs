@@ -4,6 +4,7 @@ use crate::BusError;
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use chain_proto::customerchain::v1::EventEnvelope;
+use chain_telemetry::TraceContext;
 use prost::Message;
 
 /// The header JetStream deduplicates on; we set it to the event id.
@@ -21,8 +22,20 @@ pub fn encode_envelope(envelope: &EventEnvelope) -> (HeaderMap, Bytes) {
         if !envelope.tracestate.is_empty() {
             headers.insert("tracestate", envelope.tracestate.as_str());
         }
+        if !envelope.baggage.is_empty() {
+            headers.insert("baggage", envelope.baggage.as_str());
+        }
     }
     (headers, Bytes::from(envelope.encode_to_vec()))
+}
+
+/// The trace context (with its baggage) an envelope's event was stored under; `None` when it was
+/// not traced.
+pub fn stored_trace(envelope: &EventEnvelope) -> Option<TraceContext> {
+    (!envelope.traceparent.is_empty()).then(|| {
+        TraceContext::new(&envelope.traceparent, &envelope.tracestate)
+            .with_baggage(&envelope.baggage)
+    })
 }
 
 /// Decodes a message body into an envelope.

@@ -1,10 +1,9 @@
 //! Publishing envelopes with many acknowledgements in flight, awaited in order, each in a
 //! `nats.publish` span that continues the trace its event was stored under.
 
-use crate::{BusError, BusLayout, encode_envelope};
+use crate::{BusError, BusLayout, encode_envelope, stored_trace};
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use chain_proto::customerchain::v1::EventEnvelope;
-use chain_telemetry::TraceContext;
 use chain_telemetry::messaging::publish_span;
 use chain_telemetry::propagation::inject_into_nats;
 use std::collections::VecDeque;
@@ -79,8 +78,7 @@ impl Publisher {
                 &envelope.aggregate_type,
                 &envelope.event_type,
             );
-            let stored = (!envelope.traceparent.is_empty())
-                .then(|| TraceContext::new(&envelope.traceparent, &envelope.tracestate));
+            let stored = stored_trace(envelope);
             let span = publish_span(
                 &subject,
                 &envelope.event_id,

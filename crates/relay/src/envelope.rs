@@ -22,6 +22,7 @@ pub fn to_envelope(event: &RecordedEvent) -> EventEnvelope {
         actor: event.metadata.actor.clone(),
         traceparent: event.metadata.traceparent.clone().unwrap_or_default(),
         tracestate: event.metadata.tracestate.clone().unwrap_or_default(),
+        baggage: event.metadata.baggage.clone().unwrap_or_default(),
         payload: Some(prost_types::Any {
             type_url: format!("type.googleapis.com/{}", event.event_type),
             value: event.payload.clone(),

@@ -281,14 +281,15 @@ impl DeadlineWatch {
             "chain.case_id",
             tracing::field::display(request.case_id.as_uuid()),
         );
-        let trace = span.in_scope(chain_telemetry::TraceContext::current);
-        let metadata = EventMetadata {
-            correlation_id: request.case_id.as_uuid().to_string(),
-            causation_id: format!("deadline:{id}@{}", deadline.to_rfc3339()),
-            actor: SERVICE_ACTOR.to_owned(),
-            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
-            tracestate: trace.map(|t| t.tracestate).filter(|s| !s.is_empty()),
-        };
+        let trace = span
+            .in_scope(chain_telemetry::TraceContext::current)
+            .unwrap_or_default();
+        let metadata = EventMetadata::new(
+            request.case_id.as_uuid().to_string(),
+            format!("deadline:{id}@{}", deadline.to_rfc3339()),
+            SERVICE_ACTOR,
+        )
+        .traced(&trace.traceparent, &trace.tracestate, &trace.baggage);
         // A savepoint, so a lost race undoes this append only, not the whole round.
         let mut savepoint = tx.begin().await?;
         match append_in(

@@ -56,25 +56,19 @@ pub(crate) async fn tell_parent(
         return Ok(());
     }
     let correlation_id = parent_request.case_id.as_uuid().to_string();
-    let reaction_trace = chain_telemetry::TraceContext::current();
     let batch = encode_batch(store, &parent.state, &events)
         .await
         .map_err(load_error)?;
-    let metadata = EventMetadata {
-        correlation_id,
-        causation_id: cause.event_id.clone(),
-        actor: SERVICE_ACTOR.to_owned(),
-        // The parent's reaction continues the trace under the span that handles the child's
-        // event (itself a child of the event's trace), so the trace shows each hop in order.
-        traceparent: reaction_trace
-            .as_ref()
-            .map(|t| t.traceparent.clone())
-            .or_else(|| Some(cause.traceparent.clone()).filter(|t| !t.is_empty())),
-        tracestate: reaction_trace
-            .map(|t| t.tracestate)
-            .or_else(|| Some(cause.tracestate.clone()))
-            .filter(|t| !t.is_empty()),
-    };
+    // The parent's reaction continues the trace under the span that handles the child's event
+    // (itself a child of the event's trace), so the trace shows each hop in order.
+    let trace = chain_telemetry::TraceContext::current()
+        .or_else(|| chain_bus::stored_trace(cause))
+        .unwrap_or_default();
+    let metadata = EventMetadata::new(correlation_id, &cause.event_id, SERVICE_ACTOR).traced(
+        &trace.traceparent,
+        &trace.tracestate,
+        &trace.baggage,
+    );
     match append_in(
         &mut *tx,
         &request_stream(parent_id),

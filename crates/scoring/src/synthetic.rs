@@ -150,6 +150,7 @@ impl Writer {
             actor: store.name().to_owned(),
             traceparent: String::new(),
             tracestate: String::new(),
+            baggage: String::new(),
             payload: Some(chain_proto::pack_event(message)),
             position: String::new(),
         };

@@ -91,7 +91,7 @@ pub async fn append_in<'e>(
     let columns = Columns::from(events);
     let row = sqlx::query(
         "SELECT replayed, first_position, fingerprint, response FROM append_events(
-                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&stream.aggregate_type)
     .bind(&stream.aggregate_id)
@@ -106,6 +106,7 @@ pub async fn append_in<'e>(
     .bind(&metadata.actor)
     .bind(&metadata.traceparent)
     .bind(&metadata.tracestate)
+    .bind(&metadata.baggage)
     .bind(idempotency.map(|i| &i.scope))
     .bind(idempotency.map(|i| &i.key))
     .bind(idempotency.map(|i| &i.fingerprint))
@@ -145,8 +146,8 @@ async fn append_one<'e>(
     let first_position: Option<i64> = sqlx::query_scalar(
         "INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,
                              event_type, schema_version, occurred_at, correlation_id,
-                             causation_id, actor, traceparent, tracestate, payload)
-         SELECT $1, $2, $3, $4 + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13
+                             causation_id, actor, traceparent, tracestate, baggage, payload)
+         SELECT $1, $2, $3, $4 + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
          WHERE coalesce((SELECT max(aggregate_version) FROM events
                          WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4
          RETURNING position",
@@ -163,6 +164,7 @@ async fn append_one<'e>(
     .bind(&metadata.actor)
     .bind(&metadata.traceparent)
     .bind(&metadata.tracestate)
+    .bind(&metadata.baggage)
     .bind(&event.payload)
     .fetch_optional(executor)
     .await

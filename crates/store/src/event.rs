@@ -41,6 +41,37 @@ pub struct EventMetadata {
     pub traceparent: Option<String>,
     /// W3C `tracestate` that goes with `traceparent`.
     pub tracestate: Option<String>,
+    /// W3C `baggage` of the span the events were created under: the case id and the customer's
+    /// tier, never personal data.
+    pub baggage: Option<String>,
+}
+
+impl EventMetadata {
+    /// The metadata of events caused by `causation_id` in case `correlation_id`, by `actor`,
+    /// outside any trace.
+    pub fn new(
+        correlation_id: impl Into<String>,
+        causation_id: impl Into<String>,
+        actor: impl Into<String>,
+    ) -> Self {
+        Self {
+            correlation_id: correlation_id.into(),
+            causation_id: causation_id.into(),
+            actor: actor.into(),
+            ..Self::default()
+        }
+    }
+
+    /// These metadata under the trace of the W3C header values `traceparent`, `tracestate` and
+    /// `baggage`; an empty value is stored as none.
+    #[must_use]
+    pub fn traced(mut self, traceparent: &str, tracestate: &str, baggage: &str) -> Self {
+        let stored = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        self.traceparent = stored(traceparent);
+        self.tracestate = stored(tracestate);
+        self.baggage = stored(baggage);
+        self
+    }
 }
 
 /// An event about to be appended.

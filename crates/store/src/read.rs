@@ -7,7 +7,7 @@ use sqlx::postgres::PgRow;
 
 const COLUMNS: &str = "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
     aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
-    causation_id, actor, traceparent, tracestate, payload";
+    causation_id, actor, traceparent, tracestate, baggage, payload";
 
 impl EventStore {
     /// Every event of `stream`, oldest first.
@@ -123,6 +123,7 @@ fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
             actor: row.try_get("actor")?,
             traceparent: row.try_get("traceparent")?,
             tracestate: row.try_get("tracestate")?,
+            baggage: row.try_get("baggage")?,
         },
         payload: row.try_get("payload")?,
     })

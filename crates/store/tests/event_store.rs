@@ -30,6 +30,7 @@ fn metadata() -> EventMetadata {
         actor: "team-a".into(),
         traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
         tracestate: None,
+        baggage: Some("chain.case_id=case-1".into()),
     }
 }
 

@@ -198,6 +198,21 @@ fn trace_context_names_the_current_span_and_round_trips() {
     assert_eq!(restored.span_id(), work.span_context.span_id());
     assert_eq!(TraceContext::of(&context), Some(stored));
 
+    // Baggage round-trips with it.
+    let with_case = chain_telemetry::propagation::with_case_baggage(&context, "case-3", "A");
+    let carried = TraceContext::of(&with_case).expect("valid");
+    assert!(
+        carried.baggage.contains("chain.case_id=case-3"),
+        "{carried:?}"
+    );
+    assert_eq!(
+        chain_telemetry::propagation::CaseBaggage::of(&carried.context()),
+        chain_telemetry::propagation::CaseBaggage {
+            case_id: Some("case-3".into()),
+            customer_tier: Some("A".into()),
+        }
+    );
+
     let garbage = TraceContext::new("not-a-traceparent", "");
     assert!(!garbage.context().span().span_context().is_valid());
     assert_eq!(TraceContext::of(&garbage.context()), None);
@@ -286,7 +301,10 @@ fn messaging_spans_chain_stored_event_publish_and_process() {
     use chain_telemetry::messaging::{link_messages, process_span, publish_span};
 
     let spans = traced(|| {
-        let stored = info_span!("append").in_scope(TraceContext::current);
+        // Stored with the tier the ticket's reaction knew; the relay adds the case.
+        let stored = info_span!("append")
+            .in_scope(TraceContext::current)
+            .map(|trace| trace.with_baggage("chain.customer_tier=B"));
         let mut headers = async_nats::HeaderMap::new();
         publish_span("chain.events.link", "ev-1", stored.as_ref(), "case-9")
             .in_scope(|| inject_into_nats(&mut headers));
@@ -316,6 +334,12 @@ fn messaging_spans_chain_stored_event_publish_and_process() {
             .attributes
             .iter()
             .any(|kv| { kv.key.as_str() == "chain.case_id" && kv.value == Value::from("case-9") })
+    );
+    assert!(
+        process
+            .attributes
+            .iter()
+            .any(|kv| { kv.key.as_str() == "chain.customer_tier" && kv.value == Value::from("B") })
     );
     let batch = span(&spans, "score batch");
     assert_eq!(

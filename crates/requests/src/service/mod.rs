@@ -78,16 +78,12 @@ impl RequestService {
         command: &IdempotentCommand,
         correlation: String,
     ) -> EventMetadata {
-        let trace = chain_telemetry::TraceContext::current();
-        EventMetadata {
-            correlation_id: correlation,
-            causation_id: command.key().to_owned(),
-            actor: caller.to_string(),
-            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
-            tracestate: trace
-                .map(|t| t.tracestate)
-                .filter(|state| !state.is_empty()),
-        }
+        let trace = chain_telemetry::TraceContext::current().unwrap_or_default();
+        EventMetadata::new(correlation, command.key(), caller.to_string()).traced(
+            &trace.traceparent,
+            &trace.tracestate,
+            &trace.baggage,
+        )
     }
 
     /// Reports `refusal` — unless the command was already carried out, in which case its

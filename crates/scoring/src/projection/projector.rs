@@ -189,19 +189,15 @@ async fn append(
     if emitted.is_empty() {
         return Ok(());
     }
-    let trace = chain_telemetry::TraceContext::current();
-    let metadata = EventMetadata {
-        correlation_id: envelope.correlation_id.clone(),
-        causation_id: envelope.event_id.clone(),
-        actor: crate::SERVICE_ACTOR.to_owned(),
-        traceparent: trace
-            .as_ref()
-            .map(|t| t.traceparent.clone())
-            .or_else(|| Some(envelope.traceparent.clone()).filter(|t| !t.is_empty())),
-        tracestate: trace
-            .map(|t| t.tracestate)
-            .filter(|state| !state.is_empty()),
-    };
+    let trace = chain_telemetry::TraceContext::current()
+        .or_else(|| chain_bus::stored_trace(envelope))
+        .unwrap_or_default();
+    let metadata = EventMetadata::new(
+        &envelope.correlation_id,
+        &envelope.event_id,
+        crate::SERVICE_ACTOR,
+    )
+    .traced(&trace.traceparent, &trace.tracestate, &trace.baggage);
     for output in emitted {
         let version = stream_version(conn, &output.stream).await?;
         append_in(

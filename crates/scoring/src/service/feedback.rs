@@ -56,14 +56,12 @@ impl ScoringService {
             comment: String::new(),
             recorded_at: Some(chain_proto::timestamp::from_datetime(at)),
         };
-        let trace = chain_telemetry::TraceContext::current();
-        let metadata = EventMetadata {
-            correlation_id: correlation,
-            causation_id: command.key().to_owned(),
-            actor: caller.to_string(),
-            traceparent: trace.as_ref().map(|t| t.traceparent.clone()),
-            tracestate: trace.map(|t| t.tracestate).filter(|s| !s.is_empty()),
-        };
+        let trace = chain_telemetry::TraceContext::current().unwrap_or_default();
+        let metadata = EventMetadata::new(correlation, command.key(), caller.to_string()).traced(
+            &trace.traceparent,
+            &trace.tracestate,
+            &trace.baggage,
+        );
         let pool = self.store.pool();
         let mut tx = pool.begin().await.map_err(|e| status::database_error(&e))?;
         let outcome = append_in(

@@ -112,13 +112,7 @@ impl Producer {
                 &StreamId::new(aggregate, id),
                 *version,
                 &[event],
-                &EventMetadata {
-                    correlation_id: case.to_owned(),
-                    causation_id: "test".to_owned(),
-                    actor: "test".to_owned(),
-                    traceparent: None,
-                    tracestate: None,
-                },
+                &EventMetadata::new(case, "test", "test"),
                 None,
             )
             .await

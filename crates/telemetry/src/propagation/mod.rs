@@ -69,16 +69,19 @@ pub fn extract_from(carrier: &impl Extractor) -> Context {
     PROPAGATOR.extract(carrier)
 }
 
-/// The W3C trace context an event was created under, as the two header values, so it can be
+/// The W3C trace context an event was created under, as the three header values, so it can be
 /// stored with the event and written into the message headers much later by the relay.
 ///
-/// Baggage is not part of it: store the case id and tier with the event itself.
+/// `baggage` is the W3C baggage of that context: the case id and the customer's tier
+/// ([`with_case_baggage`]), never personal data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TraceContext {
     /// The `traceparent` value: `00-{trace id}-{parent span id}-{flags}`.
     pub traceparent: String,
     /// The `tracestate` value; often empty.
     pub tracestate: String,
+    /// The `baggage` value; empty when the context carries none.
+    pub baggage: String,
 }
 
 impl TraceContext {
@@ -87,37 +90,47 @@ impl TraceContext {
         Self {
             traceparent: traceparent.into(),
             tracestate: tracestate.into(),
+            baggage: String::new(),
         }
     }
 
-    /// The trace context of the current `tracing` span; `None` outside a span or when no
-    /// OpenTelemetry layer is installed.
+    /// This context with `baggage` (a W3C `baggage` header value) as its baggage.
+    #[must_use]
+    pub fn with_baggage(mut self, baggage: impl Into<String>) -> Self {
+        self.baggage = baggage.into();
+        self
+    }
+
+    /// The trace context (and baggage) of the current `tracing` span; `None` outside a span or
+    /// when no OpenTelemetry layer is installed.
     pub fn current() -> Option<Self> {
         Self::of(&current_context())
     }
 
-    /// The trace context of `context`'s span; `None` if it has no valid span context.
+    /// The trace context (and baggage) of `context`; `None` if it has no valid span context.
     pub fn of(context: &Context) -> Option<Self> {
         if !context.span().span_context().is_valid() {
             return None;
         }
         let mut trace_context = Self::default();
-        TraceContextPropagator::new().inject_context(context, &mut trace_context);
+        PROPAGATOR.inject_context(context, &mut trace_context);
         (!trace_context.traceparent.is_empty()).then_some(trace_context)
     }
 
-    /// The OpenTelemetry context this stands for: a remote parent to continue or link to. Its
-    /// span context is invalid if `traceparent` does not parse.
+    /// The OpenTelemetry context this stands for, with its baggage: a remote parent to continue
+    /// or link to. Its span context is invalid if `traceparent` does not parse.
     pub fn context(&self) -> Context {
-        TraceContextPropagator::new().extract(self)
+        PROPAGATOR.extract(self)
     }
 
-    /// Writes `traceparent` (and `tracestate` if not empty) into `carrier`, for example the NATS
-    /// headers of the message that carries the event.
+    /// Writes `traceparent` (and `tracestate` and `baggage` if not empty) into `carrier`, for
+    /// example the NATS headers of the message that carries the event.
     pub fn write_into(&self, carrier: &mut impl Injector) {
         carrier.set(TRACEPARENT, self.traceparent.clone());
-        if !self.tracestate.is_empty() {
-            carrier.set(TRACESTATE, self.tracestate.clone());
+        for (key, value) in [(TRACESTATE, &self.tracestate), (BAGGAGE, &self.baggage)] {
+            if !value.is_empty() {
+                carrier.set(key, value.clone());
+            }
         }
     }
 }
@@ -128,6 +141,8 @@ impl Injector for TraceContext {
             self.traceparent = value;
         } else if key.eq_ignore_ascii_case(TRACESTATE) {
             self.tracestate = value;
+        } else if key.eq_ignore_ascii_case(BAGGAGE) {
+            self.baggage = value;
         }
     }
 }
@@ -138,6 +153,8 @@ impl Extractor for TraceContext {
             &self.traceparent
         } else if key.eq_ignore_ascii_case(TRACESTATE) {
             &self.tracestate
+        } else if key.eq_ignore_ascii_case(BAGGAGE) {
+            &self.baggage
         } else {
             return None;
         };
@@ -145,7 +162,7 @@ impl Extractor for TraceContext {
     }
 
     fn keys(&self) -> Vec<&str> {
-        [TRACEPARENT, TRACESTATE]
+        [TRACEPARENT, TRACESTATE, BAGGAGE]
             .into_iter()
             .filter(|key| self.get(key).is_some())
             .collect()

@@ -187,22 +187,23 @@ impl ChainView {
             ..Context::default()
         };
         let batch = encode_batch(&state, &events, &context);
-        let reaction_trace = chain_telemetry::TraceContext::current();
-        let metadata = EventMetadata {
-            correlation_id: case.ticket_id.to_string(),
-            causation_id: cause.event_id.clone(),
-            actor: SERVICE_ACTOR.to_owned(),
-            // The ticket's reaction continues the trace under the span that handles the
-            // request event (itself a child of the event's trace), so the trace shows each hop.
-            traceparent: reaction_trace
-                .as_ref()
-                .map(|t| t.traceparent.clone())
-                .or_else(|| Some(cause.traceparent.clone()).filter(|t| !t.is_empty())),
-            tracestate: reaction_trace
-                .map(|t| t.tracestate)
-                .or_else(|| Some(cause.tracestate.clone()))
-                .filter(|t| !t.is_empty()),
-        };
+        // The ticket's reaction continues the trace under the span that handles the request
+        // event (itself a child of the event's trace), so the trace shows each hop; its baggage
+        // adds the customer's tier to the case, for every service downstream.
+        let ticket_id = case.ticket_id.to_string();
+        let trace =
+            chain_telemetry::TraceContext::of(&chain_telemetry::propagation::with_case_baggage(
+                &chain_telemetry::propagation::current_context(),
+                &ticket_id,
+                standing.tier.as_str(),
+            ))
+            .or_else(|| chain_bus::stored_trace(cause))
+            .unwrap_or_default();
+        let metadata = EventMetadata::new(&ticket_id, &cause.event_id, SERVICE_ACTOR).traced(
+            &trace.traceparent,
+            &trace.tracestate,
+            &trace.baggage,
+        );
         match append_in(
             &mut *tx,
             &ticket_stream(case.ticket_id),

@@ -98,13 +98,8 @@ impl TicketService {
     ) -> Result<(), Status> {
         for moved in moves.iter().filter(|m| m.customer_id != except) {
             let event = encode_tier_changed(moved.customer_id, moved.previous, moved.tier, at);
-            let metadata = EventMetadata {
-                correlation_id: moved.customer_id.to_string(),
-                causation_id: causation.to_owned(),
-                actor: SERVICE_ACTOR.to_owned(),
-                traceparent: None,
-                tracestate: None,
-            };
+            let metadata =
+                EventMetadata::new(moved.customer_id.to_string(), causation, SERVICE_ACTOR);
             append_in(
                 &mut *tx,
                 &customer_stream(moved.customer_id),

@@ -50,13 +50,11 @@ impl Chain {
             ));
         }
         let request = after.request.as_ref().expect("opened");
-        let metadata = EventMetadata {
-            correlation_id: request.case_id.as_uuid().to_string(),
-            causation_id: format!("test:{}", Uuid::now_v7()),
-            actor: actor.to_string(),
-            traceparent: None,
-            tracestate: None,
-        };
+        let metadata = EventMetadata::new(
+            request.case_id.as_uuid().to_string(),
+            format!("test:{}", Uuid::now_v7()),
+            actor.to_string(),
+        );
         let stream = StreamId::new("request", id.to_string());
         if let Some(store) = &self.store {
             store
