@@ -27,6 +27,12 @@ pub struct ConsumerConfig {
     /// transaction is open, the relay of the same database cannot publish anything committed
     /// after it began (it reads below the oldest running transaction).
     pub batch_size: usize,
+    /// How many transactions apply a pulled chunk at once. Messages are split by case (their
+    /// envelope's correlation id), so every event of a case, and so of each of its aggregates,
+    /// stays in order in one lane, and reactions inside a case (a parent told of its child, a
+    /// ticket of its chain) never race each other. One lane (the default) applies everything in
+    /// order; more lanes let a consumer keep up when many writers compete for the database.
+    pub lanes: usize,
 }
 
 impl ConsumerConfig {
@@ -51,7 +57,15 @@ impl ConsumerConfig {
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 1_000,
             batch_size: 16,
+            lanes: 1,
         }
+    }
+
+    /// These settings with `lanes` lanes (at least 1); see [`ConsumerConfig::lanes`].
+    #[must_use]
+    pub fn with_lanes(mut self, lanes: usize) -> Self {
+        self.lanes = lanes.max(1);
+        self
     }
 
     /// The delay before redelivery after the `delivered`-th failed delivery.

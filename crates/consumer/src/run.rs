@@ -120,7 +120,8 @@ impl<H: Handler> EventConsumer<H> {
         let messages = consumer.messages().await.map_err(|e| jetstream_error(&e))?;
         // Whatever has arrived is taken together, up to a batch; nothing waits for a batch to
         // fill, so a lone event is applied as soon as it arrives.
-        let mut batches = messages.ready_chunks(self.config.batch_size.max(1));
+        let lanes = self.config.lanes.max(1);
+        let mut batches = messages.ready_chunks(self.config.batch_size.max(1) * lanes);
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -137,7 +138,7 @@ impl<H: Handler> EventConsumer<H> {
                     Err(error) => failure = Some(jetstream_error(&error)),
                 }
             }
-            self.process_batch(&delivered).await?;
+            self.process_lanes(delivered).await?;
             if let Some(failure) = failure {
                 return Err(failure);
             }
@@ -155,6 +156,26 @@ impl<H: Handler> EventConsumer<H> {
             max_ack_pending: self.config.max_ack_pending,
             ..Default::default()
         }
+    }
+
+    /// Applies a pulled chunk: with one lane as one batch; with several, split by case into
+    /// lanes applied concurrently, each as its own batches (see [`ConsumerConfig::lanes`]).
+    async fn process_lanes(&self, messages: Vec<jetstream::Message>) -> Result<(), ConsumerError> {
+        let lanes = self.config.lanes.max(1);
+        if lanes == 1 || messages.len() < 2 {
+            return self.process_batch(&messages).await;
+        }
+        let mut split: Vec<Vec<jetstream::Message>> = (0..lanes).map(|_| Vec::new()).collect();
+        for message in messages {
+            split[lane_of(&message, lanes)].push(message);
+        }
+        let running = split
+            .iter()
+            .enumerate()
+            .filter(|(_, lane)| !lane.is_empty())
+            .map(|(index, lane)| crate::pending_counts::in_lane(index, self.process_batch(lane)));
+        futures::future::try_join_all(running).await?;
+        Ok(())
     }
 
     /// Applies `messages` in as few transactions as it can. A run of messages that simply apply
@@ -451,6 +472,18 @@ impl<H: Handler> EventConsumer<H> {
             },
         })
     }
+}
+
+/// The lane of `message` among `lanes`: by its case (the envelope's correlation id), so a case's
+/// events share one lane. An undecodable message goes to lane 0, where it is parked as usual.
+fn lane_of(message: &jetstream::Message, lanes: usize) -> usize {
+    use std::hash::{DefaultHasher, Hash as _, Hasher as _};
+    let Ok(envelope) = chain_bus::decode_envelope(&message.payload) else {
+        return 0;
+    };
+    let mut hasher = DefaultHasher::new();
+    envelope.correlation_id.hash(&mut hasher);
+    usize::try_from(hasher.finish() % lanes as u64).unwrap_or(0)
 }
 
 /// Acknowledges (or NAKs, or terminates) a message. A lost ack only causes a redelivery, which

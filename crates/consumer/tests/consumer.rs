@@ -382,3 +382,42 @@ async fn a_backlog_is_applied_in_batches_and_a_poison_message_in_one_costs_only_
     let parked = list_dead_letters(&fx.pool, "projector").await.expect("dlq");
     assert_eq!(parked.len(), 1, "only the poison message is parked");
 }
+
+#[tokio::test]
+async fn lanes_apply_cases_side_by_side_and_each_case_in_order() {
+    let fx = Fixture::new().await;
+    let cases: Vec<String> = (0..6).map(|n| format!("case-{n}")).collect();
+    for version in 1..=30 {
+        for case in &cases {
+            let mut event = envelope(case, version, "test.Step");
+            event.correlation_id = case.clone();
+            fx.publish(&event).await;
+        }
+    }
+    let (shutdown, task, stats) = fx.start(fx.config().with_lanes(4));
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() >= 180
+        )
+        .await,
+        "every event applied"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let applied = fx.applied().await;
+    assert_eq!(applied.len(), 180, "once each");
+    for case in &cases {
+        let versions: Vec<i64> = applied
+            .iter()
+            .filter(|(aggregate, _, _)| aggregate == case)
+            .map(|(_, version, _)| *version)
+            .collect();
+        assert_eq!(versions, (1..=30).collect::<Vec<_>>(), "{case} in order");
+    }
+    assert_eq!(stats.parked.load(Ordering::Relaxed), 0);
+    assert!(stats.batches.load(Ordering::Relaxed) >= 1);
+}

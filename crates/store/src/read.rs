@@ -71,13 +71,18 @@ impl EventStore {
     /// are cluster-wide) is still running. A reader that finds nothing but this should look
     /// again shortly rather than wait for the next append.
     pub async fn held_back_after(&self, after: Position) -> Result<bool, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, position) > ($1::text::xid8, $2))",
+        // `ORDER BY … LIMIT 1` rather than `EXISTS`: the planner costs `EXISTS` as "stop at the
+        // first match" and picks a sequential scan, which reads the whole table because the
+        // matches are all at its end (measured: 13 ms a call on 68k events, against 0.03 ms).
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT position FROM events WHERE (tx_id, position) > ($1::text::xid8, $2)
+             ORDER BY tx_id, position LIMIT 1",
         )
         .bind(after.tx_id.to_string())
         .bind(after.position)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(next.is_some())
     }
 
     /// The commit-order position of the newest event that [`read_all`](Self::read_all) could

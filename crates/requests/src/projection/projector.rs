@@ -31,13 +31,21 @@ use crate::{propagation, view};
 pub const PROJECTOR_NAME: &str = "requests-projector";
 
 /// The consumer settings of the projector on the service's stream under `layout`.
+///
+/// Four lanes: cases are independent (a request, its parent and the reactions between them
+/// share the case's correlation id, so one lane), and under a burst of commands a single
+/// transaction at a time fell minutes behind 32 clients competing for the same database.
 pub fn projector_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
     ConsumerConfig::new(
         PROJECTOR_NAME,
         layout.stream_name(crate::SERVICE),
         layout.service_subjects(crate::SERVICE),
     )
+    .with_lanes(PROJECTOR_LANES)
 }
+
+/// Transactions the projector runs at once; see [`projector_config`].
+pub const PROJECTOR_LANES: usize = 4;
 
 /// Keeps the read model and drives propagation; run it with
 /// [`chain_consumer::EventConsumer`] and [`projector_config`].

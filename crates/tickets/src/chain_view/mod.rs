@@ -57,13 +57,21 @@ pub const CHAIN_VIEW_NAME: &str = "tickets-chain-view";
 
 /// The consumer settings of the chain view on requests-svc's stream under `layout`: every
 /// event of every request stream (whole streams, as the consumer's ordering needs).
+///
+/// Four lanes, split by case: a request event's correlation id is its case, which for the cases
+/// this view follows is the ticket, so each ticket's chain is folded and told in one lane while
+/// other tickets' chains go side by side.
 pub fn chain_view_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
     ConsumerConfig::new(
         CHAIN_VIEW_NAME,
         layout.stream_name(crate::REQUESTS_SERVICE),
         format!("{}.v1.{}.request.>", layout.root(), crate::REQUESTS_SERVICE),
     )
+    .with_lanes(CHAIN_VIEW_LANES)
 }
+
+/// Transactions the chain view runs at once; see [`chain_view_config`].
+pub const CHAIN_VIEW_LANES: usize = 4;
 
 /// Follows the cases rooted at tickets and tells each ticket what its chain can do; run it
 /// with [`chain_consumer::EventConsumer`] and [`chain_view_config`].
