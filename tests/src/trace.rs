@@ -32,22 +32,18 @@ impl<'a> Trace<'a> {
             .collect()
     }
 
-    /// `span`, its parent, its parent's parent, … up to the root.
-    pub fn ancestry(&self, span: &'a ExportedSpan) -> Vec<&'a ExportedSpan> {
+    /// `span`, its parent, its parent's parent, … up to the root; `None` while a span on the
+    /// way has not been received (a publish span ends only when the broker acknowledges, which
+    /// can be after the consumer already processed the message).
+    pub fn ancestry(&self, span: &'a ExportedSpan) -> Option<Vec<&'a ExportedSpan>> {
         let mut line = vec![span];
         let mut current = span;
         while !current.span.parent_span_id.is_empty() {
-            let Some(parent) = self.spans.get(current.span.parent_span_id.as_slice()) else {
-                panic!(
-                    "span {} ({}) names a parent that was not exported",
-                    current.name(),
-                    current.service
-                );
-            };
+            let parent = self.spans.get(current.span.parent_span_id.as_slice())?;
             line.push(parent);
             current = parent;
         }
-        line
+        Some(line)
     }
 
     /// The span of `service` processing a message of `consumer` on a subject ending in

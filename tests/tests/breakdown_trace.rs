@@ -233,15 +233,15 @@ async fn play_the_breakdown(chain: &Chain) -> Story {
     }
 }
 
-/// The breakdown call's span, once the whole trace behind it (down to scoring-svc) arrived.
+/// The breakdown call's span, once the whole trace behind it (down to scoring-svc, with every
+/// span in between) arrived.
 fn breakdown_call(spans: &[ExportedSpan]) -> Option<&ExportedSpan> {
     let call = spans
         .iter()
         .find(|span| span.service == "requests-svc" && span.name() == BREAKDOWN_CALL)?;
     let trace = Trace::of(spans, &call.span.trace_id);
-    trace
-        .processing("scoring-svc", SCORING_TICKETS_CONSUMER, ".promise_at_risk")
-        .map(|_| call)
+    let scored = trace.processing("scoring-svc", SCORING_TICKETS_CONSUMER, ".promise_at_risk")?;
+    trace.ancestry(scored).map(|_| call)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +286,7 @@ async fn one_trace_runs_from_the_breakdown_to_the_customer_without_personal_data
     let scored = trace
         .processing("scoring-svc", SCORING_TICKETS_CONSUMER, ".promise_at_risk")
         .expect("scoring-svc processed the promise's risk in the trace");
-    let line = trace.ancestry(scored);
+    let line = trace.ancestry(scored).unwrap();
     let position = |span: &ExportedSpan| {
         line.iter()
             .position(|s| s.span.span_id == span.span.span_id)

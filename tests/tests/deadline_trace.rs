@@ -137,17 +137,15 @@ async fn promise_on_a_request_due_soon(chain: &Chain) -> Story {
     }
 }
 
-/// The deadline's span, once the chain view's processing of the breach arrived in its trace.
+/// The deadline's span, once the chain view's processing of the breach arrived in its trace with
+/// every span in between.
 fn fired_and_seen(spans: &[ExportedSpan]) -> Option<(&ExportedSpan, &ExportedSpan)> {
     let fired = spans
         .iter()
         .find(|span| span.service == "requests-svc" && span.name() == DEADLINE_SPAN)?;
-    let seen = Trace::of(spans, &fired.span.trace_id).processing(
-        "tickets-svc",
-        TICKETS_CHAIN_VIEW,
-        ".request_breached",
-    )?;
-    Some((fired, seen))
+    let trace = Trace::of(spans, &fired.span.trace_id);
+    let seen = trace.processing("tickets-svc", TICKETS_CHAIN_VIEW, ".request_breached")?;
+    trace.ancestry(seen).map(|_| (fired, seen))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +193,7 @@ async fn a_passing_due_time_starts_a_trace_that_reaches_the_ticket() {
     // The chain view continues it through the relay's publish span, and the promise goes at
     // risk there.
     let trace = Trace::of(&spans, &fired.span.trace_id);
-    let line = trace.ancestry(seen);
+    let line = trace.ancestry(seen).unwrap();
     let names: Vec<String> = line
         .iter()
         .map(|s| format!("{} {}", s.service, s.name()))

@@ -129,7 +129,9 @@ pub(crate) async fn insert_event(
     Ok(())
 }
 
-/// Writes what the tree now says about every request of the case, and about the ticket.
+/// Writes what the tree now says about every request of the case, and about the ticket. Rows
+/// that did not change are left alone: most events change one request of a case, and an
+/// unchanged row rewritten still costs a new row version and its WAL.
 pub(crate) async fn save_case(
     conn: &mut PgConnection,
     case: &TicketCase,
@@ -163,7 +165,11 @@ pub(crate) async fn save_case(
          FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
                      $5::timestamptz[], $6::boolean[], $7::boolean[])
               AS u(request_id, version, status, expected_by, projected, at_risk, critical)
-         WHERE r.request_id = u.request_id",
+         WHERE r.ticket_id = $8 AND r.request_id = u.request_id
+           AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
+                r.on_critical_path)
+               IS DISTINCT FROM
+               (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical)",
     )
     .bind(&ids)
     .bind(&versions)
@@ -172,6 +178,10 @@ pub(crate) async fn save_case(
     .bind(&projected)
     .bind(&at_risk)
     .bind(&critical)
+    // The ticket narrows the update to its case's rows through their index; joined on the
+    // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
+    // 2,000 requests).
+    .bind(case.ticket_id.as_uuid())
     .execute(&mut *conn)
     .await?;
 
@@ -188,7 +198,14 @@ pub(crate) async fn save_case(
              critical_request_id = EXCLUDED.critical_request_id,
              critical_provider_team_id = EXCLUDED.critical_provider_team_id,
              critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
-             updated_at = EXCLUDED.updated_at",
+             updated_at = EXCLUDED.updated_at
+         WHERE (ticket_chains.projected_completion, ticket_chains.earliest_feasible,
+                ticket_chains.critical_request_id, ticket_chains.critical_provider_team_id,
+                ticket_chains.critical_consumer_team_id)
+               IS DISTINCT FROM
+               (EXCLUDED.projected_completion, EXCLUDED.earliest_feasible,
+                EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
+                EXCLUDED.critical_consumer_team_id)",
     )
     .bind(case.ticket_id.as_uuid())
     .bind(case.projected_completion())
