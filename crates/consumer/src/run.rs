@@ -1,7 +1,7 @@
 //! The consume loop: pull, admit, handle, commit, ack — or park, or wait.
 
 use crate::dead_letter::{Parked, park};
-use crate::inbox::{Admission, admit, advance};
+use crate::inbox::{Admission, admit};
 use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use chain_proto::customerchain::v1::EventEnvelope;
@@ -464,11 +464,11 @@ impl<H: Handler> EventConsumer<H> {
                 debug!(consumer = name, expected, got = version, "stream gap");
                 Outcome::Gap(expected)
             }
+            Admission::Lost => Outcome::Lost,
             Admission::Next => match self.handler.handle(tx, envelope).await {
                 Err(HandlerError::Poison(reason)) => Outcome::Park(reason),
                 Err(HandlerError::Transient(reason)) => Outcome::Failed(reason),
-                Ok(()) if advance(tx, name, aggregate, version).await? => Outcome::Applied,
-                Ok(()) => Outcome::Lost,
+                Ok(()) => Outcome::Applied,
             },
         })
     }

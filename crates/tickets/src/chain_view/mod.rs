@@ -30,6 +30,7 @@ pub(crate) mod memory;
 pub(crate) mod tables;
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chain_domain::ids::{RequestId, TicketId};
@@ -93,15 +94,20 @@ impl ChainView {
     }
 
     /// The case of `ticket` with the event of `request` folded in: the remembered case when
-    /// it agrees with the database, else the whole case read again (the event is stored).
+    /// it agrees with the database (`versions`, the case's versions as written, read here when
+    /// `None`), else the whole case read again (the event is stored).
     async fn fold(
         &self,
         tx: &mut PgConnection,
         ticket: TicketId,
+        versions: Option<BTreeMap<RequestId, u64>>,
         request: RequestId,
         stored: StoredEvent<'_>,
     ) -> Result<FoldedCase, HandlerError> {
-        let committed = tables::committed_versions(tx, ticket).await?;
+        let committed = match versions {
+            Some(versions) => versions,
+            None => tables::committed_versions(tx, ticket).await?,
+        };
         if i64::try_from(committed.len()).unwrap_or(i64::MAX) > case::MAX_CASE_REQUESTS {
             return Err(HandlerError::Poison(
                 CaseError::TooLarge(ticket).to_string(),
@@ -125,11 +131,13 @@ impl ChainView {
         &self,
         tx: &mut PgConnection,
         ticket: TicketId,
+        versions: Option<BTreeMap<RequestId, u64>>,
         request: RequestId,
         stored: StoredEvent<'_>,
         cause: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let FoldedCase { states, decoders } = self.fold(tx, ticket, request, stored).await?;
+        let FoldedCase { states, decoders } =
+            self.fold(tx, ticket, versions, request, stored).await?;
         let now = clock::now();
         let case = TicketCase::from_states(ticket, states, now);
         tables::save_case(tx, &case, now).await?;
@@ -258,7 +266,7 @@ impl Handler for ChainView {
         tracing::Span::current().record("chain.request_id", tracing::field::display(request_id));
         let event_id = Uuid::parse_str(&envelope.event_id)
             .map_err(|e| HandlerError::Poison(format!("bad event id: {e}")))?;
-        let ticket = if stored.event_type == pb::RequestOpened::full_name() {
+        let (ticket, versions) = if stored.event_type == pb::RequestOpened::full_name() {
             let event = RequestStreamDecoder::new().decode(stored).map_err(poison)?;
             let RequestEvent::Opened {
                 case_id,
@@ -289,10 +297,11 @@ impl Handler for ChainView {
                 },
             )
             .await?;
-            ticket
+            // The case just gained this request: its versions are read once it is in.
+            (ticket, None)
         } else {
-            match tables::ticket_of(tx, request_id).await? {
-                Some(ticket) => ticket,
+            match tables::case_of(tx, request_id).await? {
+                Some((ticket, versions)) => (ticket, Some(versions)),
                 None => return Ok(()),
             }
         };
@@ -304,7 +313,9 @@ impl Handler for ChainView {
             &stored,
         )
         .await?;
-        let reacted = self.react(tx, ticket, request_id, stored, envelope).await;
+        let reacted = self
+            .react(tx, ticket, versions, request_id, stored, envelope)
+            .await;
         if reacted.is_err() {
             // The transaction rolls back: what was remembered of this ticket may be ahead.
             self.memory.forget(ticket);

@@ -51,17 +51,35 @@ pub(crate) async fn insert_request(
     Ok(())
 }
 
-/// The ticket whose case holds `request`, if the chain view follows it.
-pub(crate) async fn ticket_of(
+/// The ticket whose case holds `request`, with the version of every request of that case as
+/// last written, in one round trip; `None` if the chain view does not follow `request`.
+pub(crate) async fn case_of(
     conn: &mut PgConnection,
     request: RequestId,
-) -> Result<Option<TicketId>, sqlx::Error> {
-    let ticket: Option<Uuid> =
-        sqlx::query_scalar("SELECT ticket_id FROM chain_requests WHERE request_id = $1")
-            .bind(request.as_uuid())
-            .fetch_optional(conn)
-            .await?;
-    Ok(ticket.map(TicketId::from_uuid))
+) -> Result<Option<(TicketId, BTreeMap<RequestId, u64>)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT member.ticket_id, member.request_id, member.version
+         FROM chain_requests this
+         JOIN chain_requests member ON member.ticket_id = this.ticket_id
+         WHERE this.request_id = $1",
+    )
+    .bind(request.as_uuid())
+    .fetch_all(conn)
+    .await?;
+    let Some((ticket, _, _)) = rows.first() else {
+        return Ok(None);
+    };
+    let ticket = TicketId::from_uuid(*ticket);
+    let versions = rows
+        .into_iter()
+        .map(|(_, id, version)| {
+            (
+                RequestId::from_uuid(id),
+                u64::try_from(version).unwrap_or(0),
+            )
+        })
+        .collect();
+    Ok(Some((ticket, versions)))
 }
 
 /// The version of every request of `ticket`'s case as last written (a request just opened
