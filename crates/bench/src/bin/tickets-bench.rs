@@ -21,6 +21,9 @@
 //! latency (and of the watch, of clearing, of the RPC, of relay → chain view from the
 //! databases' timestamps) and the CPU each process used.
 //!
+//! Each service logs to a file in the temporary directory, removed when the bench ends unless
+//! `BENCH_KEEP_LOGS` is set (for example with `--service-log warn,chain_tickets=debug`).
+//!
 //! It is a benchmark, not a test: it asserts nothing about speed. The bench, both services,
 //! PostgreSQL and NATS share the machine's cores; the CPU line says who used what.
 

@@ -280,7 +280,9 @@ impl Drop for ServiceProcess {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = std::fs::remove_file(&self.log);
+        if std::env::var_os("BENCH_KEEP_LOGS").is_none() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 

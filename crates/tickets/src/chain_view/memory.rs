@@ -81,6 +81,13 @@ impl Memory {
             .cloned()
     }
 
+    /// The versions remembered for `ticket`'s case (for diagnostics).
+    pub fn versions(&self, ticket: TicketId) -> Option<BTreeMap<RequestId, u64>> {
+        lock(&self.cases)
+            .get(&ticket)
+            .map(|case| case.states.iter().map(|(id, s)| (*id, s.version)).collect())
+    }
+
     /// The ticket as remembered, if it is at stream version `version`.
     pub fn ticket(&self, ticket: TicketId, version: u64) -> Option<TicketState> {
         lock(&self.tickets)

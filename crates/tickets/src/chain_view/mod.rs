@@ -117,6 +117,7 @@ impl ChainView {
             folded.apply(request, stored).map_err(poison)?;
             return Ok(folded);
         }
+        tracing::debug!(%ticket, ?committed, remembered = ?self.memory.versions(ticket), "chain view memory miss");
         case::fold_case(tx, ticket)
             .await
             .map_err(|error| match error {
