@@ -379,6 +379,7 @@ fn the_envelope_has_every_documented_field() {
         ("tracestate", Type::String),
         ("payload", Type::Message),
         ("position", Type::String),
+        ("baggage", Type::String),
     ];
     for (name, ty) in expected {
         let found = field(envelope, name).unwrap_or_else(|| panic!("envelope lacks {name}"));
