@@ -33,9 +33,10 @@ use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chain_domain::customer::CustomerStanding;
 use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::request::RequestEvent;
-use chain_domain::ticket::TicketState;
+use chain_domain::ticket::{TicketEvent, TicketState};
 use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_requests::codec::{RequestStreamDecoder, StoredEvent};
@@ -186,18 +187,28 @@ impl ChainView {
             // The ticket is not (yet) known here: MakePromise catches up with the chain.
             return Ok(None);
         };
-        let standing = tiers::standing(tx, ticket.customer_id)
-            .await?
-            .unwrap_or(ticket.standing);
         let span = tracing::Span::current();
         span.record("chain.ticket_id", tracing::field::display(case.ticket_id));
         span.record("chain.case_id", tracing::field::display(case.ticket_id));
-        span.record("chain.customer_tier", standing.tier.as_str());
-        let (events, _) = observe_chain(&state, case, standing, clock::now())
-            .map_err(|refusal| HandlerError::Poison(format!("ObserveChain refused: {refusal}")))?;
+        let now = clock::now();
+        // Most request events change nothing the ticket knows (requests-svc's own reactions,
+        // for one): decided first with the standing the ticket holds, which only fills the
+        // events in, the customer's current standing is read only when there is something to
+        // record.
+        let (events, _) = observe(&state, case, ticket.standing, now)?;
         if events.is_empty() {
+            span.record("chain.customer_tier", ticket.standing.tier.as_str());
             return Ok(Some(state));
         }
+        let standing = tiers::standing(tx, ticket.customer_id)
+            .await?
+            .unwrap_or(ticket.standing);
+        span.record("chain.customer_tier", standing.tier.as_str());
+        let events = if standing == ticket.standing {
+            events
+        } else {
+            observe(&state, case, standing, now)?.0
+        };
         let context = Context {
             case: Some(case),
             source_event_id: cause.event_id.clone(),
@@ -233,8 +244,7 @@ impl ChainView {
         {
             Ok(_) => {
                 for event in &events {
-                    if let chain_domain::ticket::TicketEvent::PromiseAtRisk { standing, .. } = event
-                    {
+                    if let TicketEvent::PromiseAtRisk { standing, .. } = event {
                         tracing::info!(chain.ticket_id = %case.ticket_id, chain.customer_tier = standing.tier.as_str(), "promise at risk");
                         self.counts.add("chain_promises_at_risk_total", 1);
                     }
@@ -333,6 +343,17 @@ impl Handler for ChainView {
     fn after_rollback(&self) {
         self.counts.discard();
     }
+}
+
+/// [`observe_chain`], a refusal being poison (only a corrupt ticket refuses its own chain).
+fn observe(
+    state: &TicketState,
+    case: &TicketCase,
+    standing: CustomerStanding,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<TicketEvent>, TicketState), HandlerError> {
+    observe_chain(state, case, standing, now)
+        .map_err(|refusal| HandlerError::Poison(format!("ObserveChain refused: {refusal}")))
 }
 
 fn poison(error: impl std::fmt::Display) -> HandlerError {
