@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chain_e2e::chain::{Chain, key, stamp};
+use chain_e2e::chain::{Chain, Customer, Parties, key};
 use chain_e2e::otlp::ExportedSpan;
 use chain_e2e::trace::{PRODUCER_KIND, Trace};
 use chain_proto::customerchain::v1 as pb;
@@ -55,123 +55,36 @@ struct Story {
 /// A customer, a ticket and a promise resting on one internal request; then the request's
 /// consumer reports it broken down, and the customer leaves a comment.
 async fn play_the_breakdown(chain: &Chain) -> Story {
-    let admin = chain.requests("e2e-admin").await;
-    let team = |name: &str, front_line: bool| {
-        let mut admin = admin.clone();
-        let request = pb::CreateTeamRequest {
-            idempotency_key: key(),
-            name: name.to_owned(),
-            front_line,
-        };
-        async move {
-            admin
-                .create_team(request)
-                .await
-                .unwrap()
-                .into_inner()
-                .team_id
-        }
-    };
-    let sales = team("Sales", true).await;
-    let workshop = team("Workshop", false).await;
+    let parties = chain
+        .parties(Customer {
+            name: CUSTOMER_NAME,
+            email: CUSTOMER_EMAIL,
+            value_minor: 2_500_000,
+            subject: TICKET_SUBJECT,
+        })
+        .await;
+    let request_id = chain
+        .committed_request(&parties, REQUEST_TITLE, TimeDelta::days(13))
+        .await;
+    chain
+        .promise_once_the_chain_is_known(&parties, TimeDelta::days(14))
+        .await;
+    let Parties {
+        sales,
+        workshop,
+        customer_id,
+        ticket_id,
+    } = parties;
     let mut as_workshop = chain.requests(&workshop).await;
-    as_workshop
-        .declare_link(pb::DeclareLinkRequest {
-            idempotency_key: key(),
-            consumer_team_id: sales.clone(),
-            ola: chain_proto::duration::from_chrono(TimeDelta::hours(48)).ok(),
-            expected_version: 0,
-        })
-        .await
-        .unwrap();
-
-    let mut front = chain.tickets(&sales).await;
-    let customer = front
-        .register_customer(pb::RegisterCustomerRequest {
-            idempotency_key: key(),
-            display_name: CUSTOMER_NAME.to_owned(),
-            email: CUSTOMER_EMAIL.to_owned(),
-            value: Some(pb::Money {
-                currency_code: "EUR".into(),
-                value_minor: 2_500_000,
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let ticket = front
-        .open_ticket(pb::OpenTicketRequest {
-            idempotency_key: key(),
-            customer_id: customer.customer_id.clone(),
-            subject: TICKET_SUBJECT.to_owned(),
-            front_line_team_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-
     let mut as_sales = chain.requests(&sales).await;
-    let request = as_sales
-        .open_request(pb::OpenRequestRequest {
-            idempotency_key: key(),
-            provider_team_id: workshop.clone(),
-            title: REQUEST_TITLE.to_owned(),
-            needed_by: stamp(TimeDelta::days(14)),
-            parent: Some(pb::open_request_request::Parent::ParentTicketId(
-                ticket.ticket_id.clone(),
-            )),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    as_workshop
-        .commit_request(pb::CommitRequestRequest {
-            idempotency_key: key(),
-            request_id: request.request_id.clone(),
-            expected_version: 1,
-            due_at: stamp(TimeDelta::days(13)),
-            kind: pb::CommitmentKind::PersonalPromise.into(),
-        })
-        .await
-        .unwrap();
-    // tickets-svc learns the chain behind the ticket from requests-svc's events.
-    let ticket_id = ticket.ticket_id.clone();
-    let chain_known = wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        async || {
-            front
-                .get_ticket(pb::GetTicketRequest {
-                    ticket_id: ticket_id.clone(),
-                })
-                .await
-                .is_ok_and(|t| t.into_inner().chain_projected_completion.is_some())
-        },
-    )
-    .await;
-    assert!(
-        chain_known,
-        "tickets-svc never saw the request's commitment"
-    );
-    front
-        .make_promise(pb::MakePromiseRequest {
-            idempotency_key: key(),
-            ticket_id: ticket_id.clone(),
-            expected_version: 0,
-            due_at: stamp(TimeDelta::days(14)),
-            kind: pb::CommitmentKind::PersonalPromise.into(),
-            wording: "Your desk is with you in two weeks".into(),
-            acknowledge_risk: false,
-        })
-        .await
-        .unwrap();
+    let mut front = chain.tickets(&sales).await;
 
     // The workshop delivers; Sales finds the delivery unusable: the breakdown, which the trace
     // under test starts with.
     as_workshop
         .fulfil_request(pb::FulfilRequestRequest {
             idempotency_key: key(),
-            request_id: request.request_id.clone(),
+            request_id: request_id.clone(),
             expected_version: 0,
         })
         .await
@@ -179,7 +92,7 @@ async fn play_the_breakdown(chain: &Chain) -> Story {
     as_sales
         .report_breakdown(pb::ReportBreakdownRequest {
             idempotency_key: key(),
-            request_id: request.request_id.clone(),
+            request_id: request_id.clone(),
             expected_version: 0,
             kind: pb::BreakdownKind::NotUsable.into(),
             reason: BREAKDOWN_REASON.to_owned(),
@@ -208,7 +121,7 @@ async fn play_the_breakdown(chain: &Chain) -> Story {
         subject: Some(pb::FeedbackSubject {
             subject: Some(pb::feedback_subject::Subject::Customer(
                 pb::CustomerFeedbackSubject {
-                    customer_id: customer.customer_id.clone(),
+                    customer_id: customer_id.clone(),
                     ticket_id: ticket_id.clone(),
                 },
             )),
@@ -229,7 +142,7 @@ async fn play_the_breakdown(chain: &Chain) -> Story {
         sales,
         workshop,
         ticket_id,
-        request_id: request.request_id,
+        request_id,
     }
 }
 

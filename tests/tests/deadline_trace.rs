@@ -2,7 +2,7 @@
 //!
 //! Nobody calls a service when a due time passes unfulfilled: requests-svc's deadline watch fires
 //! the breach. The story: a ticket's promise rests on a request from Sales to the Workshop, which
-//! the Workshop commits to deliver two seconds from now and never does. Then:
+//! the Workshop commits to deliver four seconds from now and never does. Then:
 //!
 //! - requests-svc exports a root `deadline.fire request_due` span naming the request, its link
 //!   and its case, with a `request breached` event;
@@ -13,10 +13,9 @@
 
 use std::time::Duration;
 
-use chain_e2e::chain::{Chain, key, stamp};
+use chain_e2e::chain::{Chain, Customer};
 use chain_e2e::otlp::ExportedSpan;
 use chain_e2e::trace::{PRODUCER_KIND, Trace};
-use chain_proto::customerchain::v1 as pb;
 use chain_testkit::wait_until;
 use chrono::TimeDelta;
 
@@ -33,106 +32,27 @@ struct Story {
     request_id: String,
 }
 
-/// A ticket promised on a request that the Workshop commits to deliver in two seconds.
+/// A ticket promised on a request that the Workshop commits to deliver in four seconds (time
+/// enough for the promise to be made first, even on a busy machine).
 async fn promise_on_a_request_due_soon(chain: &Chain) -> Story {
-    let mut admin = chain.requests("e2e-admin").await;
-    let mut team = async |name: &str, front_line: bool| {
-        admin
-            .create_team(pb::CreateTeamRequest {
-                idempotency_key: key(),
-                name: name.to_owned(),
-                front_line,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .team_id
-    };
-    let sales = team("Sales", true).await;
-    let workshop = team("Workshop", false).await;
-    let mut as_workshop = chain.requests(&workshop).await;
-    as_workshop
-        .declare_link(pb::DeclareLinkRequest {
-            idempotency_key: key(),
-            consumer_team_id: sales.clone(),
-            ola: chain_proto::duration::from_chrono(TimeDelta::hours(48)).ok(),
-            expected_version: 0,
+    let parties = chain
+        .parties(Customer {
+            name: "Customer 1",
+            email: "",
+            value_minor: 900_000,
+            subject: "Desk",
         })
-        .await
-        .unwrap();
-    let mut front = chain.tickets(&sales).await;
-    let customer = front
-        .register_customer(pb::RegisterCustomerRequest {
-            idempotency_key: key(),
-            display_name: "Customer 1".to_owned(),
-            email: String::new(),
-            value: Some(pb::Money {
-                currency_code: "EUR".into(),
-                value_minor: 900_000,
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let ticket_id = front
-        .open_ticket(pb::OpenTicketRequest {
-            idempotency_key: key(),
-            customer_id: customer.customer_id,
-            subject: "Desk".to_owned(),
-            front_line_team_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .ticket_id;
+        .await;
     let request_id = chain
-        .requests(&sales)
-        .await
-        .open_request(pb::OpenRequestRequest {
-            idempotency_key: key(),
-            provider_team_id: workshop.clone(),
-            title: "Build the desk".to_owned(),
-            needed_by: stamp(TimeDelta::days(14)),
-            parent: Some(pb::open_request_request::Parent::ParentTicketId(
-                ticket_id.clone(),
-            )),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .request_id;
-    as_workshop
-        .commit_request(pb::CommitRequestRequest {
-            idempotency_key: key(),
-            request_id: request_id.clone(),
-            expected_version: 1,
-            due_at: stamp(TimeDelta::seconds(2)),
-            kind: pb::CommitmentKind::OrganisationalCommitment.into(),
-        })
-        .await
-        .unwrap();
-    // The promise is made once tickets-svc knows the chain behind the ticket (so it is not
-    // refused), and before the request falls due.
-    let promise = pb::MakePromiseRequest {
-        idempotency_key: key(),
-        ticket_id: ticket_id.clone(),
-        expected_version: 0,
-        due_at: stamp(TimeDelta::days(14)),
-        kind: pb::CommitmentKind::OrganisationalCommitment.into(),
-        wording: "Your desk in two weeks".into(),
-        acknowledge_risk: false,
-    };
-    let promised = wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        async || front.make_promise(promise.clone()).await.is_ok(),
-    )
-    .await;
-    assert!(promised, "tickets-svc never took the promise");
+        .committed_request(&parties, "Build the desk", TimeDelta::seconds(4))
+        .await;
+    chain
+        .promise_once_the_chain_is_known(&parties, TimeDelta::days(14))
+        .await;
     Story {
-        sales,
-        workshop,
-        ticket_id,
+        sales: parties.sales,
+        workshop: parties.workshop,
+        ticket_id: parties.ticket_id,
         request_id,
     }
 }
