@@ -27,6 +27,7 @@ use chain_e2e::otlp::ExportedSpan;
 use chain_e2e::trace::{PRODUCER_KIND, Trace};
 use chain_proto::customerchain::v1 as pb;
 use chain_testkit::wait_until;
+use chain_tickets::chain_view::CHAIN_VIEW_NAME;
 use chrono::TimeDelta;
 
 /// Personal data and free text the callers send; none of it may reach a span.
@@ -39,8 +40,6 @@ const BREAKDOWN_REASON: &str = "The walnut top arrived split, Quennell desk unus
 
 /// The call that starts the story's trace, as its server span is named.
 const BREAKDOWN_CALL: &str = "customerchain.v1.InternalRequestService/ReportBreakdown";
-/// The durable consumer of tickets-svc that reads requests-svc's events.
-const TICKETS_CHAIN_VIEW: &str = "tickets-chain-view";
 /// The durable consumer of scoring-svc that reads tickets-svc's events.
 const SCORING_TICKETS_CONSUMER: &str = "scoring-tickets";
 
@@ -194,7 +193,7 @@ async fn one_trace_runs_from_the_breakdown_to_the_customer_without_personal_data
         "the call starts the trace"
     );
     let chain_view = trace
-        .processing("tickets-svc", TICKETS_CHAIN_VIEW, ".breakdown_reported")
+        .processing("tickets-svc", CHAIN_VIEW_NAME, ".breakdown_reported")
         .expect("tickets-svc processed the breakdown in the trace");
     let scored = trace
         .processing("scoring-svc", SCORING_TICKETS_CONSUMER, ".promise_at_risk")

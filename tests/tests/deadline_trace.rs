@@ -13,28 +13,20 @@
 
 use std::time::Duration;
 
-use chain_e2e::chain::{Chain, Customer};
+use chain_e2e::chain::{Chain, Customer, Parties};
 use chain_e2e::otlp::ExportedSpan;
 use chain_e2e::trace::{PRODUCER_KIND, Trace};
 use chain_testkit::wait_until;
+use chain_tickets::chain_view::CHAIN_VIEW_NAME;
 use chrono::TimeDelta;
 
 /// The name requests-svc gives the span of a request's due time passing.
 const DEADLINE_SPAN: &str = "deadline.fire request_due";
-/// The durable consumer of tickets-svc that reads requests-svc's events.
-const TICKETS_CHAIN_VIEW: &str = "tickets-chain-view";
-
-/// The ids to find in the trace.
-struct Story {
-    sales: String,
-    workshop: String,
-    ticket_id: String,
-    request_id: String,
-}
 
 /// A ticket promised on a request that the Workshop commits to deliver in four seconds (time
 /// enough for the promise to be made first, even on a busy machine).
-async fn promise_on_a_request_due_soon(chain: &Chain) -> Story {
+/// Returns the parties and the request's id.
+async fn promise_on_a_request_due_soon(chain: &Chain) -> (Parties, String) {
     let parties = chain
         .parties(Customer {
             name: "Customer 1",
@@ -49,12 +41,7 @@ async fn promise_on_a_request_due_soon(chain: &Chain) -> Story {
     chain
         .promise_once_the_chain_is_known(&parties, TimeDelta::days(14))
         .await;
-    Story {
-        sales: parties.sales,
-        workshop: parties.workshop,
-        ticket_id: parties.ticket_id,
-        request_id,
-    }
+    (parties, request_id)
 }
 
 /// The deadline's span, once the chain view's processing of the breach arrived in its trace with
@@ -64,14 +51,14 @@ fn fired_and_seen(spans: &[ExportedSpan]) -> Option<(&ExportedSpan, &ExportedSpa
         .iter()
         .find(|span| span.service == "requests-svc" && span.name() == DEADLINE_SPAN)?;
     let trace = Trace::of(spans, &fired.span.trace_id);
-    let seen = trace.processing("tickets-svc", TICKETS_CHAIN_VIEW, ".request_breached")?;
+    let seen = trace.processing("tickets-svc", CHAIN_VIEW_NAME, ".request_breached")?;
     trace.ancestry(seen).map(|_| (fired, seen))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_passing_due_time_starts_a_trace_that_reaches_the_ticket() {
     let chain = Chain::start().await;
-    let story = promise_on_a_request_due_soon(&chain).await;
+    let (parties, request_id) = promise_on_a_request_due_soon(&chain).await;
 
     let mut spans = Vec::new();
     let complete = wait_until(
@@ -94,15 +81,15 @@ async fn a_passing_due_time_starts_a_trace_that_reaches_the_ticket() {
     assert!(fired.span.parent_span_id.is_empty(), "the firing is a root");
     assert_eq!(
         fired.attribute("chain.request_id"),
-        Some(story.request_id.clone())
+        Some(request_id.clone())
     );
     assert_eq!(
         fired.attribute("chain.link"),
-        Some(format!("{}->{}", story.workshop, story.sales))
+        Some(format!("{}->{}", parties.workshop, parties.sales))
     );
     assert_eq!(
         fired.attribute("chain.case_id"),
-        Some(story.ticket_id.clone())
+        Some(parties.ticket_id.clone())
     );
     assert!(
         fired.has_event("request breached"),
@@ -130,7 +117,7 @@ async fn a_passing_due_time_starts_a_trace_that_reaches_the_ticket() {
     );
     assert_eq!(
         seen.attribute("chain.ticket_id"),
-        Some(story.ticket_id.clone())
+        Some(parties.ticket_id.clone())
     );
     assert!(seen.has_event("promise at risk"), "{:?}", seen.span.events);
 
