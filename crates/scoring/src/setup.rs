@@ -43,7 +43,7 @@ impl ServiceSetup for ScoringSetup {
                 pool.clone(),
                 js.clone(),
                 consumer_config(layout, store),
-                ScoringProjector::new(store, self.config),
+                ScoringProjector::new(store, self.config).waking(runtime.store().clone()),
             );
             let name = match store {
                 InputStore::Requests => "scoring-requests-consumer",

@@ -13,7 +13,7 @@
 use chain_bus::BusLayout;
 use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
 use chain_proto::customerchain::v1::EventEnvelope;
-use chain_store::{EventMetadata, StreamId, append_in};
+use chain_store::{EventMetadata, EventStore, StreamId, append_in};
 use sqlx::PgConnection;
 
 use std::collections::BTreeMap;
@@ -61,6 +61,7 @@ pub struct ScoringProjector {
     tables: Tables,
     config: ProjectionConfig,
     counts: Arc<PendingCounts>,
+    relay: Option<EventStore>,
 }
 
 impl ScoringProjector {
@@ -71,7 +72,16 @@ impl ScoringProjector {
             tables: Tables::live(),
             config,
             counts: Arc::default(),
+            relay: None,
         }
+    }
+
+    /// This projector, waking the relay of `store` (scoring's own) after each commit that may
+    /// have appended outputs, so they are published at once instead of at the relay's next poll.
+    #[must_use]
+    pub fn waking(mut self, store: EventStore) -> Self {
+        self.relay = Some(store);
+        self
     }
 
     async fn apply(
@@ -129,6 +139,9 @@ impl Handler for ScoringProjector {
 
     fn after_commit(&self) {
         self.counts.publish();
+        if let Some(store) = &self.relay {
+            store.signal_appended();
+        }
     }
 
     fn after_rollback(&self) {
