@@ -27,10 +27,10 @@ pub struct ConsumerConfig {
     /// transaction is open, the relay of the same database cannot publish anything committed
     /// after it began (it reads below the oldest running transaction).
     pub batch_size: usize,
-    /// How many transactions apply a pulled chunk at once. Messages are split by case (their
-    /// envelope's correlation id), so every event of a case, and so of each of its aggregates,
-    /// stays in order in one lane, and reactions inside a case (a parent told of its child, a
-    /// ticket of its chain) never race each other. One lane (the default) applies everything in
+    /// How many lanes apply messages side by side, each in its own transactions. Messages are
+    /// split by case (their envelope's correlation id), so every event of a case, and so of each
+    /// of its aggregates, stays in order in one lane, and reactions inside a case (a parent told
+    /// of its child, a ticket of its chain) never race each other. One lane (the default) applies everything in
     /// order; more lanes let a consumer keep up when many writers compete for the database.
     pub lanes: usize,
 }

@@ -14,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
 use uuid::Uuid;
 
+/// How many batches a lane's queue holds before the reader waits for it.
+const LANE_QUEUE_BATCHES: usize = 4;
+
 /// How many deliveries beyond `max_deliver` the server allows before it gives up on a message.
 /// The consumer parks at `max_deliver`; the server's own bound is only a backstop for deliveries
 /// spent while the database was unreachable, which never park.
@@ -118,10 +121,12 @@ impl<H: Handler> EventConsumer<H> {
             .await
             .map_err(|e| jetstream_error(&e))?;
         let messages = consumer.messages().await.map_err(|e| jetstream_error(&e))?;
+        if self.config.lanes > 1 {
+            return self.consume_in_lanes(messages, shutdown).await;
+        }
         // Whatever has arrived is taken together, up to a batch; nothing waits for a batch to
         // fill, so a lone event is applied as soon as it arrives.
-        let lanes = self.config.lanes.max(1);
-        let mut batches = messages.ready_chunks(self.config.batch_size.max(1) * lanes);
+        let mut batches = messages.ready_chunks(self.config.batch_size.max(1));
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -138,7 +143,7 @@ impl<H: Handler> EventConsumer<H> {
                     Err(error) => failure = Some(jetstream_error(&error)),
                 }
             }
-            self.process_lanes(delivered).await?;
+            self.process_batch(&delivered).await?;
             if let Some(failure) = failure {
                 return Err(failure);
             }
@@ -158,23 +163,57 @@ impl<H: Handler> EventConsumer<H> {
         }
     }
 
-    /// Applies a pulled chunk: with one lane as one batch; with several, split by case into
-    /// lanes applied concurrently, each as its own batches (see [`ConsumerConfig::lanes`]).
-    async fn process_lanes(&self, messages: Vec<jetstream::Message>) -> Result<(), ConsumerError> {
+    /// Consumes with several lanes (see [`ConsumerConfig::lanes`]): one task reads the messages
+    /// and hands each to its case's lane; each lane takes what has arrived for it, up to a
+    /// batch, and applies it on its own, so a slow lane holds up only its own cases (and the
+    /// reader once its queue is full). On shutdown the reader stops, and each lane applies what
+    /// it was already handed before the consumer returns.
+    async fn consume_in_lanes<S, E>(
+        &self,
+        messages: S,
+        shutdown: &CancellationToken,
+    ) -> Result<(), ConsumerError>
+    where
+        S: futures::Stream<Item = Result<jetstream::Message, E>>,
+        E: std::fmt::Display,
+    {
         let lanes = self.config.lanes.max(1);
-        if lanes == 1 || messages.len() < 2 {
-            return self.process_batch(&messages).await;
-        }
-        let mut split: Vec<Vec<jetstream::Message>> = (0..lanes).map(|_| Vec::new()).collect();
-        for message in messages {
-            split[lane_of(&message, lanes)].push(message);
-        }
-        let running = split
-            .iter()
-            .enumerate()
-            .filter(|(_, lane)| !lane.is_empty())
-            .map(|(index, lane)| crate::pending_counts::in_lane(index, self.process_batch(lane)));
-        futures::future::try_join_all(running).await?;
+        let batch_size = self.config.batch_size.max(1);
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..lanes)
+            .map(|_| {
+                tokio::sync::mpsc::channel::<jetstream::Message>(batch_size * LANE_QUEUE_BATCHES)
+            })
+            .unzip();
+        let read = async move {
+            tokio::pin!(messages);
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    next = messages.next() => next,
+                };
+                let message = match next {
+                    None => return Err(ConsumerError::JetStream("message stream ended".into())),
+                    Some(Err(error)) => return Err(ConsumerError::JetStream(error.to_string())),
+                    Some(Ok(message)) => message,
+                };
+                let lane = lane_of(&message, lanes);
+                if senders[lane].send(message).await.is_err() {
+                    // The lane stopped on an error, which the join below reports.
+                    return Ok(());
+                }
+            }
+        };
+        let apply = futures::future::try_join_all(receivers.into_iter().enumerate().map(
+            |(index, mut receiver)| async move {
+                let queued = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+                let mut batches = queued.ready_chunks(batch_size);
+                while let Some(batch) = batches.next().await {
+                    crate::pending_counts::in_lane(index, self.process_batch(&batch)).await?;
+                }
+                Ok::<(), ConsumerError>(())
+            },
+        ));
+        futures::future::try_join(read, apply).await?;
         Ok(())
     }
 
