@@ -38,3 +38,27 @@ pub const RPC_SERVICE: &str = "rpc.service";
 pub const RPC_METHOD: &str = "rpc.method";
 /// OpenTelemetry RPC convention: the numeric gRPC status code of the call.
 pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+
+/// `tracing::info_span!` with the given fields and the six chain attributes above declared
+/// empty, for the code the span covers to record (`tracing` records only the fields a span
+/// declared when it was created). Takes `parent: …` first like `info_span!`; end the field list
+/// with a comma.
+macro_rules! chain_span {
+    (parent: $parent:expr, $($rest:tt)*) => {
+        chain_span!(@with [parent: $parent,] $($rest)*)
+    };
+    (@with [$($prefix:tt)*] $name:expr, $($field:tt)*) => {
+        ::tracing::info_span!($($prefix)* $name, $($field)*
+            chain.team = ::tracing::field::Empty,
+            chain.link = ::tracing::field::Empty,
+            chain.request_id = ::tracing::field::Empty,
+            chain.ticket_id = ::tracing::field::Empty,
+            chain.case_id = ::tracing::field::Empty,
+            chain.customer_tier = ::tracing::field::Empty,
+        )
+    };
+    ($($rest:tt)*) => {
+        chain_span!(@with [] $($rest)*)
+    };
+}
+pub(crate) use chain_span;

@@ -2,6 +2,8 @@
 //! trace of its own, and the event it appends stores that trace, which the relay and every
 //! consumer downstream continue, as they continue a gRPC call's.
 
+use crate::attributes::chain_span;
+
 /// The root span of firing one deadline named `deadline` (for example `request_due`).
 ///
 /// It declares the chain attributes empty (`chain.team`, `chain.link`, `chain.request_id`,
@@ -9,17 +11,11 @@
 /// deadline belongs to. Append the event inside it, storing [`crate::TraceContext::current`], and
 /// log what broke inside it too: the log line becomes the span event Jaeger shows.
 pub fn fire_span(deadline: &str) -> tracing::Span {
-    tracing::info_span!(
+    chain_span!(
         parent: None,
         "deadline.fire",
         otel.kind = "internal",
         otel.name = format!("deadline.fire {deadline}"),
         deadline.name = deadline,
-        chain.team = tracing::field::Empty,
-        chain.link = tracing::field::Empty,
-        chain.request_id = tracing::field::Empty,
-        chain.ticket_id = tracing::field::Empty,
-        chain.case_id = tracing::field::Empty,
-        chain.customer_tier = tracing::field::Empty,
     )
 }

@@ -9,6 +9,7 @@
 //! client.open_request(request).instrument(client_span("chain.v1.Requests", "OpenRequest")).await
 //! ```
 
+use crate::attributes::chain_span;
 use crate::propagation::{extract_from, inject_into};
 use opentelemetry::propagation::{Extractor, Injector};
 use tonic::metadata::{KeyRef, MetadataKey, MetadataMap, MetadataValue};
@@ -49,7 +50,7 @@ pub fn inject_into_metadata(metadata: &mut MetadataMap) {
 /// a span declared when it was created.
 pub fn server_span(request: &http::Request<()>) -> tracing::Span {
     let (service, method) = rpc_service_and_method(request.uri().path());
-    let span = tracing::info_span!(
+    let span = chain_span!(
         "grpc.request",
         rpc.system = "grpc",
         rpc.service = service,
@@ -57,12 +58,6 @@ pub fn server_span(request: &http::Request<()>) -> tracing::Span {
         rpc.grpc.status_code = tracing::field::Empty,
         otel.kind = "server",
         otel.name = format!("{service}/{method}"),
-        chain.team = tracing::field::Empty,
-        chain.link = tracing::field::Empty,
-        chain.request_id = tracing::field::Empty,
-        chain.ticket_id = tracing::field::Empty,
-        chain.case_id = tracing::field::Empty,
-        chain.customer_tier = tracing::field::Empty,
     );
     // The span was just created and not entered, so this cannot fail for being too late; it
     // fails only when the span is disabled or no OpenTelemetry layer is installed, and then

@@ -3,6 +3,7 @@
 //! publish span found in the message headers, and a span that handles a batch links to each
 //! message's trace instead of picking one parent.
 
+use crate::attributes::chain_span;
 use crate::propagation::{CaseBaggage, extract_from_nats, with_case_id};
 use crate::{TraceContext, attributes};
 use async_nats::HeaderMap;
@@ -56,7 +57,7 @@ pub fn process_span(
     consumer_group: &str,
     headers: Option<&HeaderMap>,
 ) -> tracing::Span {
-    let span = tracing::info_span!(
+    let span = chain_span!(
         "nats.process",
         messaging.system = "nats",
         messaging.operation.type = "process",
@@ -65,12 +66,6 @@ pub fn process_span(
         messaging.consumer.group.name = consumer_group,
         otel.kind = "consumer",
         otel.name = format!("process {subject}"),
-        chain.team = tracing::field::Empty,
-        chain.link = tracing::field::Empty,
-        chain.request_id = tracing::field::Empty,
-        chain.ticket_id = tracing::field::Empty,
-        chain.case_id = tracing::field::Empty,
-        chain.customer_tier = tracing::field::Empty,
     );
     if let Some(headers) = headers {
         let parent = extract_from_nats(headers);
