@@ -32,7 +32,9 @@ use prost::Name;
 use uuid::Uuid;
 
 pub use link::{decode_link, encode_link};
-pub use request::{Enrichment, RequestStreamDecoder, encode_request};
+pub use request::{
+    Enrichment, RequestStreamDecoder, encode_request, outlook_from_proto, outlook_to_proto,
+};
 pub(crate) use request::{breakdown_kind, cause_link, commitment_kind, path_to};
 pub use team::{decode_team, encode_team};
 

@@ -326,7 +326,7 @@ impl RequestStreamDecoder {
             return Ok(RequestEvent::BreakdownReported {
                 request_id: request_id::<M>(&m.request_id)?,
                 parent,
-                kind: breakdown_kind_from::<M>(m.kind())?,
+                kind: breakdown_kind_from::<M>("kind", m.kind())?,
                 reason: m.reason,
                 at,
             });
@@ -349,7 +349,7 @@ impl RequestStreamDecoder {
                 .ok_or_else(|| invalid::<M>("outlook", "missing"))?;
             return Ok(RequestEvent::ChildObserved {
                 request_id: request_id::<M>(&m.request_id)?,
-                outlook: outlook_from_proto(outlook)?,
+                outlook: outlook_from_proto::<M>(outlook)?,
                 at,
             });
         }
@@ -442,11 +442,14 @@ pub(crate) fn breakdown_kind(kind: BreakdownKind) -> pb::BreakdownKind {
     }
 }
 
-fn breakdown_kind_from<M: Name>(kind: pb::BreakdownKind) -> Result<BreakdownKind, CodecError> {
+fn breakdown_kind_from<M: Name>(
+    field: &'static str,
+    kind: pb::BreakdownKind,
+) -> Result<BreakdownKind, CodecError> {
     match kind {
         pb::BreakdownKind::NotUsable => Ok(BreakdownKind::NotUsable),
         pb::BreakdownKind::NotServedWell => Ok(BreakdownKind::NotServedWell),
-        pb::BreakdownKind::Unspecified => Err(invalid::<M>("kind", "unspecified")),
+        pb::BreakdownKind::Unspecified => Err(invalid::<M>(field, "unspecified")),
     }
 }
 
@@ -489,7 +492,9 @@ fn path_from<M: Name>(path: Option<&pb::CausePath>) -> Result<Vec<RequestLink>, 
     before_last.iter().map(link_from::<M>).collect()
 }
 
-fn outlook_to_proto(outlook: &ChildOutlook) -> pb::ChildOutlook {
+/// A child's outlook on the wire (`customerchain.v1.ChildOutlook`), as a parent request records
+/// it and as a ticket records a request serving it.
+pub fn outlook_to_proto(outlook: &ChildOutlook) -> pb::ChildOutlook {
     let mut message = pb::ChildOutlook {
         child: Some(cause_link(outlook.child)),
         child_version: outlook.version,
@@ -524,8 +529,8 @@ fn outlook_to_proto(outlook: &ChildOutlook) -> pb::ChildOutlook {
     message
 }
 
-fn outlook_from_proto(outlook: &pb::ChildOutlook) -> Result<ChildOutlook, CodecError> {
-    type M = pb::RequestChildObserved;
+/// A child's outlook carried in payload `M`, back in the domain.
+pub fn outlook_from_proto<M: Name>(outlook: &pb::ChildOutlook) -> Result<ChildOutlook, CodecError> {
     let child = outlook
         .child
         .as_ref()
@@ -550,7 +555,7 @@ fn outlook_from_proto(outlook: &pb::ChildOutlook) -> Result<ChildOutlook, CodecE
             cause_path,
         },
         pb::ChildCondition::BrokenDown => ChildCondition::BrokenDown {
-            kind: breakdown_kind_from::<M>(outlook.breakdown_kind())?,
+            kind: breakdown_kind_from::<M>("outlook.breakdown_kind", outlook.breakdown_kind())?,
             cause_path,
         },
         pb::ChildCondition::Fulfilled => ChildCondition::Fulfilled { at: at()? },

@@ -11,18 +11,17 @@
 //! - [`customer`]: customer events, plus the service's own `CustomerTierChanged` and
 //!   `CustomerDetailsChanged` (which the domain does not model). Personal details never enter
 //!   an event: `display_name` and `email` stay empty (see [`crate::tiers`]).
-//! - [`outlook`]: a request's outlook as the ticket records it.
 //!
 //! The requests service's own events are read (and, by tests standing in for requests-svc,
 //! written) with requests-svc's codec, `chain_requests::codec`: one decoder of that wire
-//! format, owned by the service that writes it.
+//! format, owned by the service that writes it. So is a request's outlook as a ticket records
+//! it (`TicketChainObserved.outlook`, the `ChildOutlook` requests-svc writes on a parent).
 //!
 //! Cause paths: a ticket's paths on the wire end with the request serving the ticket, as the
 //! domain's do; a request's paths on the wire end with the request itself, which the domain's
-//! leave out, so [`outlook`] appends it when encoding and drops it when decoding.
+//! leave out, so the outlook mapping appends it when encoding and drops it when decoding.
 
 pub mod customer;
-pub mod outlook;
 pub mod ticket;
 
 #[cfg(test)]
@@ -84,6 +83,10 @@ pub enum CodecError {
     /// An envelope without a payload.
     #[error("event {0} has no payload")]
     MissingPayload(String),
+    /// A part a ticket event shares with requests-svc's events (a request's outlook) does not
+    /// decode with that service's codec.
+    #[error(transparent)]
+    Request(#[from] chain_requests::codec::CodecError),
 }
 
 /// What a stored event or an envelope says, as far as decoding needs it.

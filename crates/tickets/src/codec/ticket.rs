@@ -9,12 +9,12 @@ use chain_store::NewEvent;
 use chrono::{DateTime, Utc};
 use prost::Name;
 
-use super::outlook::{outlook_from_proto, outlook_to_proto};
 use super::{
     CodecError, StoredEvent, cause_link, cause_path, commitment_kind, commitment_kind_from, id_of,
     invalid, link_from, money, money_of, new_event, optional_span_of, optional_time_of, outcome,
     outcome_from, path_of, remedy_from, remedy_kind, span, tier, tier_from, time_of, ts,
 };
+use chain_requests::codec::{outlook_from_proto, outlook_to_proto};
 
 /// Facts the proto events carry beyond the domain event, worked out by the service when it
 /// records the events (they need the case tree, the request event at hand, or the caller's
