@@ -15,8 +15,7 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use chain_consumer::EventConsumer;
-use chain_requests::{RequestService, RequestsProjector, projector_config};
+use chain_requests::RequestsSetup;
 use chain_scoring::ScoringSetup;
 use chain_server::{
     BACKGROUND_STOP_TIMEOUT, BoxError, ChainService, ServiceConfig, ServiceRuntime, ServiceSetup,
@@ -24,13 +23,11 @@ use chain_server::{
 };
 use chain_telemetry::{SpanCounts, TelemetryConfig, TelemetryError, TelemetryGuard};
 use chain_testkit::{TestDatabase, nats_url};
-use chain_tickets::{ChainView, TicketService, TicketsProjector, chain_view_config};
-use sqlx::PgPool;
+use chain_tickets::TicketsSetup;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::service::Routes;
 use tracing::dispatcher::DefaultGuard;
 use tracing_subscriber::fmt::TestWriter;
 
@@ -114,8 +111,8 @@ impl ServiceUnderTest {
         environment: &Environment,
     ) -> Result<Self, ServiceError> {
         match service {
-            ChainService::Requests => Self::start_with(service, environment, Requests).await,
-            ChainService::Tickets => Self::start_with(service, environment, Tickets).await,
+            ChainService::Requests => Self::start_with(service, environment, RequestsSetup).await,
+            ChainService::Tickets => Self::start_with(service, environment, TicketsSetup).await,
             ChainService::Scoring => {
                 Self::start_with(service, environment, ScoringSetup::default()).await
             }
@@ -324,71 +321,4 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// requests-svc's part of the process, as `crates/requests-svc/src/main.rs` wires it.
-struct Requests;
-
-impl ServiceSetup for Requests {
-    async fn migrate(&self, pool: &PgPool) -> Result<(), BoxError> {
-        chain_requests::migrate(pool).await?;
-        Ok(())
-    }
-
-    async fn routes(self, runtime: &ServiceRuntime) -> Result<Routes, BoxError> {
-        let store = runtime.store().clone();
-        let feed = chain_requests::ChangeFeed::new();
-        let (follow, followed) = (feed.clone(), store.clone());
-        runtime.spawn_background("change-feed", move |stop| follow.run(followed, stop));
-        let projector = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            projector_config(runtime.layout()),
-            RequestsProjector::new(store.clone()),
-        );
-        runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = chain_requests::DeadlineWatch::new(store.clone());
-        runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
-        Ok(Routes::new(RequestService::new(store, feed).into_server()))
-    }
-}
-
-/// tickets-svc's part of the process, as `crates/tickets-svc/src/main.rs` wires it.
-struct Tickets;
-
-impl ServiceSetup for Tickets {
-    async fn migrate(&self, pool: &PgPool) -> Result<(), BoxError> {
-        chain_tickets::migrate(pool).await?;
-        Ok(())
-    }
-
-    async fn routes(self, runtime: &ServiceRuntime) -> Result<Routes, BoxError> {
-        let store = runtime.store().clone();
-        chain_bus::ensure_stream(
-            runtime.jetstream(),
-            runtime.layout(),
-            chain_tickets::REQUESTS_SERVICE,
-        )
-        .await?;
-        let feed = chain_tickets::ChangeFeed::new();
-        let (follow, followed) = (feed.clone(), store.clone());
-        runtime.spawn_background("change-feed", move |stop| follow.run(followed, stop));
-        let chain_view = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            chain_view_config(runtime.layout()),
-            ChainView::new(store.clone()),
-        );
-        runtime.spawn_background("chain-view", move |stop| chain_view.run(stop));
-        let projector = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            chain_tickets::projector_config(runtime.layout()),
-            TicketsProjector::new(store.clone()),
-        );
-        runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = chain_tickets::DeadlineWatch::new(store.clone());
-        runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
-        Ok(Routes::new(TicketService::new(store, feed).into_server()))
-    }
 }

@@ -16,16 +16,9 @@
 //! - [`feed`]: wakes `WatchRequests` streams when events are appended;
 //! - [`streams`] and [`view`]: stream names and loading; the API's resources.
 //!
-//! Wiring in a binary (all tasks stop on the runtime's cancellation token):
-//!
-//! ```text
-//! chain_requests::migrate(pool).await?;
-//! let feed = ChangeFeed::new();
-//! spawn(feed.clone().run(store.clone(), token.clone()));
-//! spawn(EventConsumer::new(pool, js, projector_config(&layout), RequestsProjector::new(store.clone())).run(token.clone()));
-//! spawn(DeadlineWatch::new(store.clone()).run(token.clone()));
-//! Routes::new(RequestService::new(store, feed).into_server())
-//! ```
+//! [`setup`]: [`RequestsSetup`] wires all of it into `chain-server`'s process (migrations, the
+//! change feed, the projector, the deadline watch and the gRPC service); the `requests-svc`
+//! binary and the in-process test harnesses use it alike.
 
 pub mod codec;
 pub mod deadline_watch;
@@ -33,6 +26,7 @@ pub mod projection;
 pub mod propagation;
 pub mod record;
 pub mod service;
+pub mod setup;
 pub mod streams;
 pub mod view;
 
@@ -40,6 +34,7 @@ pub use chain_store::ChangeFeed;
 pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
 pub use projection::{RequestsProjector, migrate, projector_config};
 pub use service::RequestService;
+pub use setup::RequestsSetup;
 
 /// The service's token on the bus: its stream is `<ROOT>_REQUESTS`, its subjects
 /// `<root>.v1.requests.<aggregate>.<event>`.

@@ -23,19 +23,10 @@
 //! - [`streams`], [`record`] and [`view`]: stream names and loading, recording a ticket's new
 //!   events, and the API's resources.
 //!
-//! Wiring in a binary (all tasks stop on the runtime's cancellation token):
-//!
-//! ```text
-//! chain_tickets::migrate(pool).await?;
-//! ensure_stream(js, layout, chain_tickets::REQUESTS_SERVICE).await?; // requests-svc's stream
-//! let feed = ChangeFeed::new();
-//! spawn(feed.clone().run(store.clone(), token.clone()));
-//! spawn(EventConsumer::new(pool, js, chain_view_config(layout), ChainView::new(store.clone())).run(token.clone()));
-//! spawn(EventConsumer::new(pool, js, projector_config(layout), TicketsProjector::new(store.clone())).run(token.clone()));
-//! spawn(DeadlineWatch::new(store.clone()).run(token.clone()));
-//! spawn(run_at_risk_gauge(pool, AT_RISK_GAUGE_PERIOD, token.clone())); // metrics only
-//! Routes::new(TicketService::new(store, feed).into_server())
-//! ```
+//! [`setup`]: [`TicketsSetup`] wires all of it into `chain-server`'s process (migrations,
+//! requests-svc's stream, the change feed, the chain view, the projector, the deadline watch,
+//! the at-risk gauge and the gRPC service); the `tickets-svc` binary and the in-process test
+//! harnesses use it alike.
 
 pub mod chain_view;
 pub mod codec;
@@ -43,6 +34,7 @@ pub mod deadline_watch;
 pub mod projection;
 pub mod record;
 pub mod service;
+pub mod setup;
 pub mod streams;
 pub mod tiers;
 pub mod view;
@@ -52,6 +44,7 @@ pub use chain_view::{ChainView, chain_view_config};
 pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
 pub use projection::{TicketsProjector, migrate, projector_config, run_at_risk_gauge};
 pub use service::TicketService;
+pub use setup::TicketsSetup;
 
 /// The service's token on the bus: its stream is `<ROOT>_TICKETS`, its subjects
 /// `<root>.v1.tickets.<aggregate>.<event>`.

@@ -7,85 +7,8 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use chain_consumer::EventConsumer;
-use chain_server::{BoxError, ChainService, ServiceConfig, ServiceRuntime, ServiceSetup, Shutdown};
+use chain_server::{ChainService, ServiceConfig, ServiceRuntime, ServiceSetup, Shutdown};
 use chain_testkit::{NatsRoot, TestDatabase, nats_url};
-use sqlx::PgPool;
-use tonic::service::Routes;
-
-/// requests-svc's part, as `requests-svc` wires it.
-struct Requests;
-
-impl ServiceSetup for Requests {
-    async fn migrate(&self, pool: &PgPool) -> Result<(), BoxError> {
-        chain_requests::migrate(pool).await?;
-        Ok(())
-    }
-
-    async fn routes(self, runtime: &ServiceRuntime) -> Result<Routes, BoxError> {
-        use chain_requests::{
-            ChangeFeed, DeadlineWatch, RequestService, RequestsProjector, projector_config,
-        };
-        let store = runtime.store().clone();
-        let feed = ChangeFeed::new();
-        let (follow, followed) = (feed.clone(), store.clone());
-        runtime.spawn_background("change-feed", move |stop| follow.run(followed, stop));
-        let projector = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            projector_config(runtime.layout()),
-            RequestsProjector::new(store.clone()),
-        );
-        runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = DeadlineWatch::new(store.clone());
-        runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
-        Ok(Routes::new(RequestService::new(store, feed).into_server()))
-    }
-}
-
-/// tickets-svc's part, as `tickets-svc` wires it.
-struct Tickets;
-
-impl ServiceSetup for Tickets {
-    async fn migrate(&self, pool: &PgPool) -> Result<(), BoxError> {
-        chain_tickets::migrate(pool).await?;
-        Ok(())
-    }
-
-    async fn routes(self, runtime: &ServiceRuntime) -> Result<Routes, BoxError> {
-        use chain_tickets::{
-            ChainView, ChangeFeed, DeadlineWatch, TicketService, TicketsProjector,
-            chain_view_config, projector_config,
-        };
-        let store = runtime.store().clone();
-        chain_bus::ensure_stream(
-            runtime.jetstream(),
-            runtime.layout(),
-            chain_tickets::REQUESTS_SERVICE,
-        )
-        .await?;
-        let feed = ChangeFeed::new();
-        let (follow, followed) = (feed.clone(), store.clone());
-        runtime.spawn_background("change-feed", move |stop| follow.run(followed, stop));
-        let chain_view = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            chain_view_config(runtime.layout()),
-            ChainView::new(store.clone()),
-        );
-        runtime.spawn_background("chain-view", move |stop| chain_view.run(stop));
-        let projector = EventConsumer::new(
-            runtime.pool().clone(),
-            runtime.jetstream().clone(),
-            projector_config(runtime.layout()),
-            TicketsProjector::new(store.clone()),
-        );
-        runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = DeadlineWatch::new(store.clone());
-        runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
-        Ok(Routes::new(TicketService::new(store, feed).into_server()))
-    }
-}
 
 /// The three running services; dropping it shuts them down and drops their databases.
 pub struct Services {
@@ -108,9 +31,20 @@ impl Services {
         chain_telemetry::init_for_tests();
         let root = NatsRoot::unique();
         let shutdown = Shutdown::new();
-        let (requests_db, requests) =
-            start(ChainService::Requests, Requests, &root, &shutdown).await;
-        let (tickets_db, tickets) = start(ChainService::Tickets, Tickets, &root, &shutdown).await;
+        let (requests_db, requests) = start(
+            ChainService::Requests,
+            chain_requests::RequestsSetup,
+            &root,
+            &shutdown,
+        )
+        .await;
+        let (tickets_db, tickets) = start(
+            ChainService::Tickets,
+            chain_tickets::TicketsSetup,
+            &root,
+            &shutdown,
+        )
+        .await;
         let (scoring_db, scoring) = start(
             ChainService::Scoring,
             chain_scoring::ScoringSetup::default(),
