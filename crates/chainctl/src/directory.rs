@@ -42,6 +42,11 @@ impl Directory {
         format!("{} → {}", self.name(provider), self.name(consumer))
     }
 
+    /// [`Directory::resolve`] for an optional team: empty (no filter) when none is given.
+    pub fn resolve_optional(&self, name_or_id: Option<&str>) -> Result<String, Failure> {
+        name_or_id.map_or(Ok(String::new()), |team| self.resolve(team))
+    }
+
     /// The id of the team `name_or_id` names: an id as is, or a name (case-insensitive).
     pub fn resolve(&self, name_or_id: &str) -> Result<String, Failure> {
         if self.names.contains_key(name_or_id) || uuid::Uuid::parse_str(name_or_id).is_ok() {

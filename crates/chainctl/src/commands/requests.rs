@@ -324,14 +324,11 @@ pub async fn run(ctx: &Ctx, command: RequestsCommand) -> Result<(), Failure> {
             page,
         } => {
             let directory = ctx.directory(Some(&client)).await;
-            let resolve = |team: Option<String>| -> Result<String, Failure> {
-                team.map_or(Ok(String::new()), |t| directory.resolve(&t))
-            };
             let message = pb::ListLinksRequest {
                 page_size: page.page_size,
                 page_token: page.page_token,
-                provider_team_id: resolve(provider)?,
-                consumer_team_id: resolve(consumer)?,
+                provider_team_id: directory.resolve_optional(provider.as_deref())?,
+                consumer_team_id: directory.resolve_optional(consumer.as_deref())?,
             };
             let reply = call(Service::Requests, "ListLinks", || {
                 let mut client = client.clone();

@@ -203,14 +203,11 @@ pub async fn run(ctx: &Ctx, command: ScoringCommand) -> Result<(), Failure> {
             page,
         } => {
             let directory = ctx.directory(None).await;
-            let resolve = |team: Option<String>| -> Result<String, Failure> {
-                team.map_or(Ok(String::new()), |t| directory.resolve(&t))
-            };
             let message = pb::ListLinkHealthRequest {
                 page_size: page.page_size,
                 page_token: page.page_token,
-                provider_team_id: resolve(provider)?,
-                consumer_team_id: resolve(consumer)?,
+                provider_team_id: directory.resolve_optional(provider.as_deref())?,
+                consumer_team_id: directory.resolve_optional(consumer.as_deref())?,
             };
             let reply = call(Service::Scoring, "ListLinkHealth", || {
                 let mut client = client.clone();
@@ -238,7 +235,7 @@ pub async fn run(ctx: &Ctx, command: ScoringCommand) -> Result<(), Failure> {
             let message = pb::ListImpactsRequest {
                 page_size: page.page_size,
                 page_token: page.page_token,
-                root_team_id: root_team.map_or(Ok(String::new()), |t| directory.resolve(&t))?,
+                root_team_id: directory.resolve_optional(root_team.as_deref())?,
                 link: None,
                 customer_id: customer,
                 start_time: since.and_then(input::stamp),
@@ -263,7 +260,7 @@ pub async fn run(ctx: &Ctx, command: ScoringCommand) -> Result<(), Failure> {
                 .map(|s| parsed("--since", &s, input::parse_time))
                 .transpose()?;
             let message = pb::GetImpactSummaryRequest {
-                root_team_id: root_team.map_or(Ok(String::new()), |t| directory.resolve(&t))?,
+                root_team_id: directory.resolve_optional(root_team.as_deref())?,
                 link: None,
                 start_time: since.and_then(input::stamp),
                 end_time: None,
