@@ -2,8 +2,13 @@
 //! stream in commit order, with exactly one replica publishing at a time.
 //!
 //! How it stays correct:
-//! - **Commit order, no skipped rows.** It reads with [`EventStore::read_all`], which orders by
-//!   `(tx_id, position)` and stops below the oldest running transaction.
+//! - **Commit order, no skipped rows.** Its checkpoint moves with [`EventStore::read_all`], which
+//!   orders by `(tx_id, position)` and stops below the oldest running transaction.
+//! - **Published at commit, not at the horizon.** That horizon trails the head by the longest
+//!   transaction running anywhere on the server; a fast path (`fast_path.rs`) publishes each event
+//!   as soon as its own transaction commits, by chaining snapshots, and the checkpoint read skips
+//!   what it published. It steps aside (and the checkpoint read publishes everything) whenever it
+//!   cannot be exact: a backlog, a rewind, a burst beyond one read.
 //! - **At least once, deduplicated to exactly once.** The checkpoint moves only after JetStream
 //!   acknowledged the whole batch; a relay killed in between republishes, and the server drops
 //!   the repeats by `Nats-Msg-Id` (the event id).
@@ -22,6 +27,7 @@
 
 mod envelope;
 mod error;
+mod fast_path;
 mod leader;
 mod relay;
 

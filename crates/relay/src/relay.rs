@@ -1,16 +1,18 @@
 //! The relay loop: take leadership, then publish every committed event after the checkpoint,
 //! waking on `NOTIFY` and shutting down on request.
 
+use crate::fast_path::FastPath;
 use crate::leader::Leadership;
 use crate::{RelayError, to_envelope};
 use chain_bus::Publisher;
 use chain_store::{
-    APPENDED_CHANNEL, EventStore, Position, advance_checkpoint, load_checkpoint, save_checkpoint,
+    APPENDED_CHANNEL, EventStore, Position, RecordedEvent, advance_checkpoint, load_checkpoint,
+    save_checkpoint,
 };
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -42,6 +44,9 @@ impl RelayConfig {
 /// How soon a relay looks again when committed events are held back by an older transaction
 /// that is still running.
 const HORIZON_RETRY: Duration = Duration::from_millis(5);
+
+/// How often the durable read moves the checkpoint while the fast path publishes.
+const DURABLE_EVERY: Duration = Duration::from_millis(100);
 
 /// How a publishing pass ended, with the number of events it published.
 #[derive(Debug)]
@@ -123,11 +128,20 @@ impl Relay {
         let mut local = self.store.appended();
         let mut listener = PgListener::connect_with(self.store.pool()).await?;
         listener.listen(APPENDED_CHANNEL).await?;
+        let mut fast = FastPath::default();
+        let mut last_durable: Option<Instant> = None;
         loop {
             local.mark_unchanged();
-            let pass = self.pass(&mut leadership).await?;
+            // With the fast path on, the durable read only moves the checkpoint: now and then.
+            let durable =
+                !fast.is_on() || last_durable.is_none_or(|at| at.elapsed() >= DURABLE_EVERY);
+            let pass = self.pass(&mut leadership, &mut fast, durable).await?;
+            if durable {
+                last_durable = Some(Instant::now());
+            }
             debug!(relay = %self.config.name, ?pass, "relay pass");
             let wait = match pass {
+                Pass::HeldBack(_) if fast.is_on() => DURABLE_EVERY,
                 Pass::HeldBack(_) => HORIZON_RETRY,
                 Pass::Done(_) => self.config.fallback_poll,
             };
@@ -167,7 +181,10 @@ impl Relay {
     /// events were published, or `None` when another replica holds the lock.
     pub async fn drain(&self) -> Result<Option<u64>, RelayError> {
         match Leadership::try_acquire(self.store.pool(), &self.config.name).await? {
-            Some(mut leadership) => match self.pass(&mut leadership).await? {
+            Some(mut leadership) => match self
+                .pass(&mut leadership, &mut FastPath::default(), true)
+                .await?
+            {
                 Pass::Done(count) | Pass::HeldBack(count) => Ok(Some(count)),
             },
             None => Ok(None),
@@ -197,12 +214,32 @@ impl Relay {
         metrics::gauge!("chain_outbox_lag_seconds", "relay" => relay).set(lag);
     }
 
-    /// Publishes batches until none is left.
-    async fn pass(&self, leadership: &mut Leadership) -> Result<Pass, RelayError> {
-        let mut total = 0;
+    /// Publishes what the fast path finds committed since its last look, then (when `durable`)
+    /// reads after the checkpoint in commit order until nothing is left, publishing what the
+    /// fast path did not and moving the checkpoint. A pass that skips the durable read is
+    /// `HeldBack`: the checkpoint still has to move.
+    async fn pass(
+        &self,
+        leadership: &mut Leadership,
+        fast: &mut FastPath,
+        durable: bool,
+    ) -> Result<Pass, RelayError> {
+        let batch_size = self.config.batch_size;
+        let early = fast.look(&self.store, batch_size).await?;
+        let mut total = self.publish(&early).await?;
+        fast.published(&early);
+        if !durable {
+            return Ok(Pass::HeldBack(total));
+        }
         loop {
             let from = load_checkpoint(leadership.connection(), &self.config.name).await?;
-            let batch = self.store.read_all(from, self.config.batch_size).await?;
+            fast.reading_from(from);
+            let batch = self.store.read_all(from, batch_size).await?;
+            if batch.len() >= usize::try_from(batch_size).unwrap_or(usize::MAX) {
+                // A backlog: a new event published now could overtake an older one of its
+                // stream still in it.
+                fast.step_aside();
+            }
             let Some(last) = batch.last() else {
                 return Ok(if self.store.held_back_after(from).await? {
                     Pass::HeldBack(total)
@@ -211,14 +248,28 @@ impl Relay {
                 });
             };
             let to = last.position;
-            let envelopes: Vec<_> = batch.iter().map(to_envelope).collect();
-            let report = self.publisher.publish_all(&envelopes).await?;
-            self.record(&report, last.recorded_at);
-            if !advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {
+            let unpublished: Vec<RecordedEvent> = batch
+                .into_iter()
+                .filter(|event| fast.passes(event))
+                .collect();
+            total += self.publish(&unpublished).await?;
+            if advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {
+                fast.reading_from(to);
+            } else {
                 debug!(relay = %self.config.name, "checkpoint moved meanwhile (rewind); rereading");
             }
-            total += batch.len() as u64;
         }
+    }
+
+    /// Publishes `events` and waits for the server's acks; returns how many.
+    async fn publish(&self, events: &[RecordedEvent]) -> Result<u64, RelayError> {
+        let Some(last) = events.last() else {
+            return Ok(0);
+        };
+        let envelopes: Vec<_> = events.iter().map(to_envelope).collect();
+        let report = self.publisher.publish_all(&envelopes).await?;
+        self.record(&report, last.recorded_at);
+        Ok(events.len() as u64)
     }
 }
 

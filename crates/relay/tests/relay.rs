@@ -357,3 +357,90 @@ async fn an_append_on_a_standby_replica_wakes_the_leader_elsewhere() {
     leader_task.await.expect("leader stops");
     replica_task.await.expect("replica stops");
 }
+
+#[tokio::test]
+async fn an_event_is_published_while_an_older_transaction_still_runs_and_nothing_twice() {
+    let fx = Fixture::new(&nats_url()).await;
+    let relay = fx.relay(quick("relay"));
+    let stats = relay.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(relay.run(shutdown.clone()));
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || stats.leading.load(std::sync::atomic::Ordering::Relaxed)
+        )
+        .await,
+        "the relay leads"
+    );
+
+    // An older transaction holds the commit-order horizon back while it runs.
+    let slow_event = NewEvent::new("customerchain.v1.RequestOpened", 1, Utc::now(), vec![3; 8]);
+    let mut slow = fx.store.pool().begin().await.expect("begin");
+    chain_store::append_in(
+        &mut *slow,
+        &StreamId::new("request", "slow"),
+        0,
+        std::slice::from_ref(&slow_event),
+        &EventMetadata::default(),
+        None,
+    )
+    .await
+    .expect("append in the open transaction");
+    let quick_ids = fx.append(3).await;
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || fx.published_ids().await == quick_ids
+        )
+        .await,
+        "events committed later are published without waiting for the open transaction"
+    );
+
+    slow.commit().await.expect("commit");
+    fx.store.signal_appended();
+    let everything = [quick_ids, vec![slow_event.event_id.to_string()]].concat();
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || fx.published_ids().await == everything
+        )
+        .await,
+        "the late committer follows"
+    );
+
+    // The checkpoint passes all four without the durable read publishing them again.
+    let last = fx
+        .store
+        .read_all(Position::START, 10)
+        .await
+        .expect("read")
+        .last()
+        .map(|e| e.position);
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(20),
+            async || chain_store::load_checkpoint(fx.store.pool(), "relay")
+                .await
+                .ok()
+                == last
+        )
+        .await,
+        "the checkpoint reaches the last event"
+    );
+    shutdown.cancel();
+    task.await.expect("stops");
+    assert_eq!(
+        stats.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no event was sent twice"
+    );
+    assert_eq!(
+        stats.published.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}

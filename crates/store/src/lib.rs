@@ -11,12 +11,14 @@ mod error;
 mod event;
 mod feed;
 mod read;
+mod since;
 
 pub use append::{AppendOutcome, Idempotency, append_in};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 pub use feed::ChangeFeed;
+pub use since::{CommitSnapshot, CommittedSince};
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;

@@ -5,7 +5,8 @@ use crate::{EventMetadata, EventStore, Position, RecordedEvent, StoreError, Stre
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-const COLUMNS: &str = "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
+pub(crate) const COLUMNS: &str =
+    "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
     aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
     causation_id, actor, traceparent, tracestate, baggage, payload";
 
@@ -105,7 +106,7 @@ impl EventStore {
     }
 }
 
-fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     Ok(RecordedEvent {
         position: Position {
             tx_id: parse_tx_id(row)?,

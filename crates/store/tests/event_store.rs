@@ -410,3 +410,87 @@ async fn power_of_ten_well_below_the_current_transaction(pool: &sqlx::PgPool) ->
         }
     }
 }
+
+/// The event types of `events`, for comparing reads.
+fn types(events: &[chain_store::RecordedEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event_type.as_str()).collect()
+}
+
+#[tokio::test]
+async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let (early, late) = (
+        StreamId::new("request", "early"),
+        StreamId::new("request", "late"),
+    );
+
+    // A transaction that appends first and commits last: the durable read cannot pass it.
+    let mut slow = db.pool().begin().await.expect("begin");
+    chain_store::append_in(&mut *slow, &late, 0, &[event("Slow")], &metadata(), None)
+        .await
+        .expect("append in the slow transaction");
+    let start = store.committed_since(None, 10).await.expect("start");
+    assert!(
+        start.events.is_empty(),
+        "the first look only takes a snapshot"
+    );
+
+    store
+        .append(
+            &early,
+            0,
+            &[event("First"), event("Second")],
+            &metadata(),
+            None,
+        )
+        .await
+        .expect("append");
+    let first = store
+        .committed_since(Some(&start.snapshot), 10)
+        .await
+        .expect("first look");
+    assert_eq!(types(&first.events), ["test.v1.First", "test.v1.Second"]);
+    assert!(first.complete);
+    assert!(
+        store
+            .read_all(Position::START, 10)
+            .await
+            .expect("read")
+            .is_empty(),
+        "the durable read waits for the slow transaction"
+    );
+
+    slow.commit().await.expect("commit");
+    let second = store
+        .committed_since(Some(&first.snapshot), 10)
+        .await
+        .expect("second look");
+    assert_eq!(
+        types(&second.events),
+        ["test.v1.Slow"],
+        "only what committed since"
+    );
+    let third = store
+        .committed_since(Some(&second.snapshot), 10)
+        .await
+        .expect("third look");
+    assert!(third.events.is_empty(), "nothing twice");
+
+    store
+        .append(
+            &early,
+            2,
+            &[event("A"), event("B"), event("C")],
+            &metadata(),
+            None,
+        )
+        .await
+        .expect("append three");
+    let limited = store
+        .committed_since(Some(&third.snapshot), 2)
+        .await
+        .expect("limited look");
+    assert!(!limited.complete, "more committed than the limit");
+    assert_eq!(types(&limited.events), ["test.v1.A", "test.v1.B"]);
+}

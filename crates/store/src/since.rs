@@ -1,0 +1,93 @@
+//! Reading what committed since an earlier look, exactly, without waiting for older
+//! transactions to end: the relay's fast path.
+//!
+//! [`EventStore::read_all`] reads in commit order only below the oldest transaction still running
+//! anywhere in the cluster, so a durable [`Position`](crate::Position) never passes a row that
+//! commits late. That horizon trails the head by however long the longest running transaction
+//! takes (a consumer's batch, a command), and every event waits for it. A [`CommitSnapshot`]
+//! records which transactions had committed at a moment, including the ones still running below
+//! the head; the events committed between two snapshots are exactly those whose transaction is
+//! visible in the second and not in the first, so a reader that chains snapshots sees every
+//! event once, as soon as its transaction commits.
+//!
+//! A snapshot is not a durable cursor (the relay keeps its `Position` for that): it is the
+//! fast path's memory, and it is lost with the process.
+
+use crate::read::{COLUMNS, decode};
+use crate::{EventStore, RecordedEvent, StoreError};
+use sqlx::Row;
+
+/// Which transactions of the cluster had committed at a moment (PostgreSQL's `pg_snapshot`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSnapshot(String);
+
+/// What [`EventStore::committed_since`] found.
+#[derive(Debug)]
+pub struct CommittedSince {
+    /// The events committed between the two snapshots, in insertion (`position`) order, which
+    /// keeps each stream's versions in order: a stream's next version is inserted only once the
+    /// previous one committed.
+    pub events: Vec<RecordedEvent>,
+    /// The snapshot they were read at: pass it to the next call.
+    pub snapshot: CommitSnapshot,
+    /// False when more events committed than the limit allowed: the events are only the first
+    /// of them, and `snapshot` must not be chained (read from a durable position instead).
+    pub complete: bool,
+}
+
+impl EventStore {
+    /// The events whose transaction committed after `since` was taken, up to `limit`, with the
+    /// snapshot they were read at. Without `since`, no events: only the snapshot to start from.
+    pub async fn committed_since(
+        &self,
+        since: Option<&CommitSnapshot>,
+        limit: u32,
+    ) -> Result<CommittedSince, StoreError> {
+        let Some(since) = since else {
+            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+                .fetch_one(self.pool())
+                .await?;
+            return Ok(CommittedSince {
+                events: Vec::new(),
+                snapshot: CommitSnapshot(snapshot),
+                complete: true,
+            });
+        };
+        // One round trip: the statement's own snapshot (`pg_current_snapshot()` is the active
+        // one) decides both what it can see and what the next call starts from. Planned for
+        // each call's snapshot (not prepared): a generic plan cannot know that `tx_id >= xmin`
+        // is the newest few rows, and walked the whole table in `position` order (7 ms a call
+        // at 50k events).
+        let sql = format!(
+            "SELECT now.s::text AS snapshot_text, e.*
+             FROM (SELECT pg_current_snapshot() AS s) now
+             LEFT JOIN LATERAL (
+                 SELECT {COLUMNS} FROM events
+                 WHERE tx_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+                   AND NOT pg_visible_in_snapshot(tx_id, $1::text::pg_snapshot)
+                   AND pg_visible_in_snapshot(tx_id, now.s)
+                 ORDER BY position
+                 LIMIT $2) e ON true"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(&since.0)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+        let snapshot = match rows.first() {
+            Some(row) => CommitSnapshot(row.try_get("snapshot_text")?),
+            None => return Err(StoreError::Corrupt("no snapshot returned".into())),
+        };
+        let events = rows
+            .iter()
+            .filter(|row| matches!(row.try_get::<Option<i64>, _>("position"), Ok(Some(_))))
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CommittedSince {
+            complete: events.len() < usize::try_from(limit).unwrap_or(usize::MAX),
+            events,
+            snapshot,
+        })
+    }
+}
