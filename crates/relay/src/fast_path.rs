@@ -43,7 +43,11 @@ impl FastPath {
 
     /// Forgets everything: the durable read publishes what the fast path published since the
     /// checkpoint again, and the next [`Self::look`] starts over from the current snapshot.
-    pub(crate) fn step_aside(&mut self) {
+    pub(crate) fn step_aside(&mut self, why: &'static str) {
+        if self.is_on() {
+            tracing::debug!(why, "relay fast path steps aside");
+            metrics::counter!("chain_relay_fast_path_step_asides_total", "why" => why).increment(1);
+        }
         self.snapshot = None;
         self.published.clear();
     }
@@ -56,11 +60,11 @@ impl FastPath {
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if self.published.len() >= MAX_AWAITING_CHECKPOINT {
-            self.step_aside();
+            self.step_aside("checkpoint far behind");
         }
         let read = store.committed_since(self.snapshot.as_ref(), limit).await?;
         if !read.complete {
-            self.step_aside();
+            self.step_aside("burst beyond one read");
             return Ok(Vec::new());
         }
         self.snapshot = Some(read.snapshot);
@@ -78,8 +82,13 @@ impl FastPath {
     /// again, including what the fast path published.
     pub(crate) fn reading_from(&mut self, checkpoint: Position) {
         if self.checkpoint.is_some_and(|left| left != checkpoint) {
-            self.step_aside();
+            self.step_aside("rewound");
         }
+        self.checkpoint = Some(checkpoint);
+    }
+
+    /// Notes that the durable read moved the checkpoint to `checkpoint`.
+    pub(crate) fn moved_to(&mut self, checkpoint: Position) {
         self.checkpoint = Some(checkpoint);
     }
 

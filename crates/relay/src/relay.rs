@@ -238,7 +238,7 @@ impl Relay {
             if batch.len() >= usize::try_from(batch_size).unwrap_or(usize::MAX) {
                 // A backlog: a new event published now could overtake an older one of its
                 // stream still in it.
-                fast.step_aside();
+                fast.step_aside("backlog");
             }
             let Some(last) = batch.last() else {
                 return Ok(if self.store.held_back_after(from).await? {
@@ -254,7 +254,7 @@ impl Relay {
                 .collect();
             total += self.publish(&unpublished).await?;
             if advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {
-                fast.reading_from(to);
+                fast.moved_to(to);
             } else {
                 debug!(relay = %self.config.name, "checkpoint moved meanwhile (rewind); rereading");
             }
