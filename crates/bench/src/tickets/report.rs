@@ -12,7 +12,7 @@ use crate::requests::cpu::CpuUse;
 
 /// One phase's figures.
 pub struct Phase {
-    /// The target rate, revisions per second.
+    /// The target rate, request events per second.
     pub rate: f64,
     /// The measured window, seconds.
     pub seconds: f64,
@@ -62,11 +62,11 @@ impl Report {
         out.push('\n');
         let _ = writeln!(
             out,
-            "| target/s | achieved/s | turns measured | errors | starved | p50 | p99 | max | goal p99 | met |"
+            "| target events/s | events written/s | revisions/s | turns measured | errors | starved | p50 | p99 | max | goal p99 | met |"
         );
         let _ = writeln!(
             out,
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for phase in &self.phases {
             let _ = writeln!(out, "{}", phase.row());
@@ -106,8 +106,10 @@ impl Phase {
             None => ("-".to_owned(), "-".to_owned()),
         };
         format!(
-            "| {:.0} | {:.0} | {} at risk + {} cleared | {} | {} | {} | {} | {} | {goal} | {met} |",
+            "| {:.0} | {} | {:.0} | {} at risk + {} cleared | {} | {} | {} | {} | {} | {goal} | {met} |",
             self.rate,
+            self.flow
+                .map_or_else(|| "-".to_owned(), |(written, _)| format!("{written:.0}")),
             self.achieved(),
             t.len(),
             self.tally.cleared.len(),
@@ -123,7 +125,7 @@ impl Phase {
         let tally = &self.tally;
         let _ = writeln!(
             out,
-            "phase {:.0}/s ({:.1} s measured): {} revisions sent, {} committed ({:.0}/s), {} turns confirmed, {} missed by the watch (polled), {} unfinished",
+            "phase {:.0} events/s ({:.1} s measured): {} revisions sent, {} committed ({:.0}/s), {} turns confirmed, {} missed by the watch (polled), {} unfinished",
             self.rate,
             self.seconds,
             tally.sent,
