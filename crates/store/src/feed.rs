@@ -1,20 +1,26 @@
 //! A wake-up signal for readers that follow the event store live (the services' `Watch*`
-//! streams), fanned
-//! out to every watcher through one `tokio::sync::watch` channel instead of a listening
-//! connection per stream. It fires on this process's appends ([`EventStore::appended`]) and on
-//! `NOTIFY chain_events` (appends other replicas forward, propagation commits). Watchers also
-//! poll, so a missed signal only delays them.
+//! streams), fanned out to every watcher through one `tokio::sync::watch` channel instead of a
+//! listening connection per stream. It fires on this process's appends
+//! ([`EventStore::appended`]) and on `NOTIFY chain_events` (appends other replicas forward,
+//! propagation commits). Each watcher waits on its [`Changes`]: for a signal, shortly when
+//! committed events are held back behind an older transaction (nothing signals when that one
+//! ends, least of all a transaction in another service's database), or for a poll, so a missed
+//! signal only delays it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{APPENDED_CHANNEL, EventStore};
+use crate::{APPENDED_CHANNEL, EventStore, Position};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// Pause before listening again after the connection failed.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+/// How long a watcher waits for a signal before reading again anyway.
+const POLL: Duration = Duration::from_millis(500);
+/// How soon a watcher reads again while committed events are held back by an older transaction.
+const HORIZON_RETRY: Duration = Duration::from_millis(5);
 
 /// Tells watchers that events were appended.
 #[derive(Debug, Clone)]
@@ -36,9 +42,12 @@ impl ChangeFeed {
         }
     }
 
-    /// A receiver that sees a change after each signal.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.sender.subscribe()
+    /// A watcher's subscription: it sees a change after each signal.
+    pub fn subscribe(&self) -> Changes {
+        Changes {
+            receiver: self.sender.subscribe(),
+            open: true,
+        }
     }
 
     /// Signals the watchers.
@@ -79,6 +88,35 @@ impl ChangeFeed {
                     self.notify();
                 }
             }
+        }
+    }
+}
+
+/// One watcher's subscription to a [`ChangeFeed`].
+#[derive(Debug)]
+pub struct Changes {
+    receiver: watch::Receiver<u64>,
+    /// False once the feed is gone: the watcher then only polls.
+    open: bool,
+}
+
+impl Changes {
+    /// Waits, after a read that reached the readable end of `store` at `after`, until there may
+    /// be more to read: an append was signalled, or the poll came round, or — when the read
+    /// found nothing (`found_none`) though events committed after `after` are held back by an
+    /// older transaction still running — shortly.
+    pub async fn wait(&mut self, store: &EventStore, after: Position, found_none: bool) {
+        let held_back = found_none && store.held_back_after(after).await.unwrap_or(false);
+        let changed = async {
+            if self.open {
+                self.open = self.receiver.changed().await.is_ok();
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(if held_back { HORIZON_RETRY } else { POLL }) => {}
+            () = changed => {}
         }
     }
 }

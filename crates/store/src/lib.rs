@@ -17,7 +17,7 @@ pub use append::{AppendOutcome, Idempotency, append_in};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
-pub use feed::ChangeFeed;
+pub use feed::{ChangeFeed, Changes};
 pub use since::{CommitSnapshot, CommittedSince};
 
 use sqlx::PgPool;

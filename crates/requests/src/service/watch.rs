@@ -4,19 +4,19 @@
 //!
 //! A watch is a task that reads the store in commit order ([`EventStore::read_all`]), keeps
 //! the events that concern the team, and sends them into a bounded channel: a slow client
-//! slows its own task only. It reads again when the [`crate::ChangeFeed`] signals an append
-//! (or after a short poll), and ends when the client goes away.
+//! slows its own task only. It reads again when its [`chain_store::Changes`] says there may be
+//! more (an append signalled, events held back behind an older transaction, a poll), and ends
+//! when the client goes away.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chain_domain::ids::TeamId;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
 use chain_rpc::{IntoStatus, field, status};
-use chain_store::{EventStore, Position, RecordedEvent};
+use chain_store::{Changes, EventStore, Position, RecordedEvent};
 use prost::{Message, Name};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request as Call, Status};
 
@@ -28,8 +28,6 @@ use crate::streams::{LINK, LoadError, REQUEST, TEAM, load_team};
 const WATCH_BUFFER: usize = 256;
 /// Events read from the store per round.
 const READ_BATCH: u32 = 500;
-/// How long a watch waits for a signal before reading again anyway.
-const POLL: Duration = Duration::from_millis(500);
 /// Requests whose relevance a watch remembers before it forgets them all (and looks them
 /// up again as their events come).
 const MAX_REMEMBERED: usize = 100_000;
@@ -105,12 +103,11 @@ struct Watcher {
     /// Whether each request seen concerns the team (it provides or consumes it).
     requests: HashMap<String, bool>,
     sender: mpsc::Sender<Result<pb::WatchRequestsResponse, Status>>,
-    changes: watch::Receiver<u64>,
+    changes: Changes,
 }
 
 impl Watcher {
     async fn follow(mut self, mut after: Position) {
-        let mut signalled = true;
         loop {
             let batch = match self.store.read_all(after, READ_BATCH).await {
                 Ok(batch) => batch,
@@ -140,18 +137,9 @@ impl Watcher {
             if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
                 continue;
             }
-            let (changes, sender) = (&mut self.changes, &self.sender);
-            let changed = async {
-                if signalled {
-                    changes.changed().await.is_ok()
-                } else {
-                    std::future::pending().await
-                }
-            };
             tokio::select! {
-                () = sender.closed() => return,
-                () = tokio::time::sleep(POLL) => {}
-                ok = changed => signalled = ok,
+                () = self.sender.closed() => return,
+                () = self.changes.wait(&self.store, after, batch.is_empty()) => {}
             }
         }
     }

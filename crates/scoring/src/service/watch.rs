@@ -4,19 +4,17 @@
 //!
 //! A watch is a task that reads the store in commit order, keeps the events that match, and
 //! sends them into a bounded channel (a slow client slows its own task only). It reads again
-//! when the [`chain_store::ChangeFeed`] signals an append, or after a short poll, and ends
-//! when the client goes away.
-
-use std::time::Duration;
+//! when its [`chain_store::Changes`] says there may be more (an append signalled, events held
+//! back behind an older transaction, a poll), and ends when the client goes away.
 
 use chain_domain::link::LinkKey;
 use chain_domain::scoring::Subject;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
 use chain_rpc::{IntoStatus, field, status};
-use chain_store::{EventStore, Position, RecordedEvent};
+use chain_store::{Changes, EventStore, Position, RecordedEvent};
 use prost::{Message, Name};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use uuid::Uuid;
@@ -28,8 +26,6 @@ use crate::projection::rows::subject_key;
 const WATCH_BUFFER: usize = 256;
 /// Events read from the store per round.
 const READ_BATCH: u32 = 500;
-/// How long a watch waits for a signal before reading again anyway.
-const POLL: Duration = Duration::from_millis(500);
 /// `ReadEvents`' default and largest `limit`.
 const READ_DEFAULT: u32 = 1_000;
 const READ_MAX: u32 = 10_000;
@@ -100,12 +96,11 @@ struct Watcher {
     store: EventStore,
     subject: Option<Subject>,
     sender: mpsc::Sender<Result<pb::WatchScoresResponse, Status>>,
-    changes: watch::Receiver<u64>,
+    changes: Changes,
 }
 
 impl Watcher {
     async fn follow(mut self, mut after: Position) {
-        let mut signalled = true;
         loop {
             let batch = match self.store.read_all(after, READ_BATCH).await {
                 Ok(batch) => batch,
@@ -135,18 +130,9 @@ impl Watcher {
             if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
                 continue;
             }
-            let (changes, sender) = (&mut self.changes, &self.sender);
-            let changed = async {
-                if signalled {
-                    changes.changed().await.is_ok()
-                } else {
-                    std::future::pending().await
-                }
-            };
             tokio::select! {
-                () = sender.closed() => return,
-                () = tokio::time::sleep(POLL) => {}
-                ok = changed => signalled = ok,
+                () = self.sender.closed() => return,
+                () = self.changes.wait(&self.store, after, batch.is_empty()) => {}
             }
         }
     }

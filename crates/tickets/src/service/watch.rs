@@ -4,19 +4,19 @@
 //!
 //! A watch is a task that reads the store in commit order ([`EventStore::read_all`]), keeps
 //! the events that match, and sends them into a bounded channel: a slow client slows its own
-//! task only. It reads again when the [`crate::ChangeFeed`] signals an append (or after a
-//! short poll), and ends when the client goes away.
+//! task only. It reads again when its [`chain_store::Changes`] says there may be more (an
+//! append signalled, events held back behind an older transaction, a poll), and ends when the
+//! client goes away.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chain_domain::ids::{CustomerId, TeamId};
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
 use chain_rpc::{IntoStatus, field, status};
-use chain_store::{EventStore, Position, RecordedEvent, StreamId};
+use chain_store::{Changes, EventStore, Position, RecordedEvent, StreamId};
 use prost::{Message, Name};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request as Call, Status};
 
@@ -27,8 +27,6 @@ use crate::streams::{CUSTOMER, TICKET};
 const WATCH_BUFFER: usize = 256;
 /// Events read from the store per round.
 const READ_BATCH: u32 = 500;
-/// How long a watch waits for a signal before reading again anyway.
-const POLL: Duration = Duration::from_millis(500);
 /// Tickets whose customer and front line a watch remembers before it forgets them all (and
 /// looks them up again as their events come).
 const MAX_REMEMBERED: usize = 100_000;
@@ -109,12 +107,11 @@ struct Watcher {
     /// The owners of each ticket seen.
     tickets: HashMap<String, Owners>,
     sender: mpsc::Sender<Result<pb::WatchTicketsResponse, Status>>,
-    changes: watch::Receiver<u64>,
+    changes: Changes,
 }
 
 impl Watcher {
     async fn follow(mut self, mut after: Position) {
-        let mut signalled = true;
         loop {
             let batch = match self.store.read_all(after, READ_BATCH).await {
                 Ok(batch) => batch,
@@ -144,18 +141,9 @@ impl Watcher {
             if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
                 continue;
             }
-            let (changes, sender) = (&mut self.changes, &self.sender);
-            let changed = async {
-                if signalled {
-                    changes.changed().await.is_ok()
-                } else {
-                    std::future::pending().await
-                }
-            };
             tokio::select! {
-                () = sender.closed() => return,
-                () = tokio::time::sleep(POLL) => {}
-                ok = changed => signalled = ok,
+                () = self.sender.closed() => return,
+                () = self.changes.wait(&self.store, after, batch.is_empty()) => {}
             }
         }
     }
