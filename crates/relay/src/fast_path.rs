@@ -62,7 +62,12 @@ impl FastPath {
         if self.published.len() >= MAX_AWAITING_CHECKPOINT {
             self.step_aside("checkpoint far behind");
         }
-        let read = store.committed_since(self.snapshot.as_ref(), limit).await?;
+        // Nothing the checkpoint read already passed (and so published): only what it will
+        // pass later, and skip because it is in `published`.
+        let after = self.checkpoint.unwrap_or(Position::START);
+        let read = store
+            .committed_since(self.snapshot.as_ref(), after, limit)
+            .await?;
         if !read.complete {
             self.step_aside("burst beyond one read");
             return Ok(Vec::new());

@@ -103,6 +103,28 @@ async fn drain_until(relay: &Relay, js: &jetstream::Context, layout: &BusLayout,
     assert!(done, "{expected} events reach the stream");
 }
 
+/// Runs `relay` until `shutdown` and waits until it leads; returns its task and counters.
+async fn run_leading(
+    relay: Relay,
+    shutdown: &CancellationToken,
+) -> (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<chain_relay::RelayStats>,
+) {
+    let stats = relay.stats();
+    let task = tokio::spawn(relay.run(shutdown.clone()));
+    assert!(
+        wait_until(
+            Duration::from_secs(5),
+            Duration::from_millis(10),
+            async || stats.leading.load(std::sync::atomic::Ordering::Relaxed)
+        )
+        .await,
+        "the relay leads"
+    );
+    (task, stats)
+}
+
 fn quick(name: &str) -> RelayConfig {
     RelayConfig {
         fallback_poll: Duration::from_millis(50),
@@ -224,19 +246,8 @@ async fn republishes_everything_after_nats_loses_its_store() {
 #[tokio::test]
 async fn only_one_replica_relays_and_another_takes_over() {
     let fx = Fixture::new(&nats_url()).await;
-    let leader = fx.relay(quick("relay"));
-    let stats = leader.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(leader.run(shutdown.clone()));
-    assert!(
-        wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            async || stats.leading.load(std::sync::atomic::Ordering::Relaxed)
-        )
-        .await,
-        "the first replica leads"
-    );
+    let (task, _) = run_leading(fx.relay(quick("relay")), &shutdown).await;
 
     let standby = fx.relay(quick("relay"));
     assert_eq!(standby.drain().await.expect("drain"), None, "lock is taken");
@@ -310,17 +321,7 @@ async fn an_append_on_a_standby_replica_wakes_the_leader_elsewhere() {
         ..RelayConfig::named(name)
     };
     let shutdown = CancellationToken::new();
-    let leader = fx.relay(slow("relay"));
-    let leading = leader.stats();
-    let leader_task = tokio::spawn(leader.run(shutdown.clone()));
-    assert!(
-        wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(10),
-            async || leading.leading.load(std::sync::atomic::Ordering::Relaxed)
-        )
-        .await
-    );
+    let (leader_task, _) = run_leading(fx.relay(slow("relay")), &shutdown).await;
 
     // A second replica: its own store handle (so no in-process signal reaches the leader) and
     // its own relay, standing by.
@@ -361,19 +362,8 @@ async fn an_append_on_a_standby_replica_wakes_the_leader_elsewhere() {
 #[tokio::test]
 async fn an_event_is_published_while_an_older_transaction_still_runs_and_nothing_twice() {
     let fx = Fixture::new(&nats_url()).await;
-    let relay = fx.relay(quick("relay"));
-    let stats = relay.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(relay.run(shutdown.clone()));
-    assert!(
-        wait_until(
-            Duration::from_secs(5),
-            Duration::from_millis(10),
-            async || stats.leading.load(std::sync::atomic::Ordering::Relaxed)
-        )
-        .await,
-        "the relay leads"
-    );
+    let (task, stats) = run_leading(fx.relay(quick("relay")), &shutdown).await;
 
     // An older transaction holds the commit-order horizon back while it runs.
     let slow_event = NewEvent::new("customerchain.v1.RequestOpened", 1, Utc::now(), vec![3; 8]);

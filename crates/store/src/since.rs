@@ -14,7 +14,7 @@
 //! fast path's memory, and it is lost with the process.
 
 use crate::read::{COLUMNS, decode};
-use crate::{EventStore, RecordedEvent, StoreError};
+use crate::{EventStore, Position, RecordedEvent, StoreError};
 use sqlx::Row;
 
 /// Which transactions of the cluster had committed at a moment (PostgreSQL's `pg_snapshot`).
@@ -36,11 +36,13 @@ pub struct CommittedSince {
 }
 
 impl EventStore {
-    /// The events whose transaction committed after `since` was taken, up to `limit`, with the
-    /// snapshot they were read at. Without `since`, no events: only the snapshot to start from.
+    /// The events after `after` (in commit order, as [`EventStore::read_all`] reads) whose
+    /// transaction committed after `since` was taken, up to `limit`, with the snapshot they were
+    /// read at. Without `since`, no events: only the snapshot to start from.
     pub async fn committed_since(
         &self,
         since: Option<&CommitSnapshot>,
+        after: Position,
         limit: u32,
     ) -> Result<CommittedSince, StoreError> {
         let Some(since) = since else {
@@ -64,6 +66,7 @@ impl EventStore {
              LEFT JOIN LATERAL (
                  SELECT {COLUMNS} FROM events
                  WHERE tx_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+                   AND (tx_id, position) > ($3::text::xid8, $4)
                    AND NOT pg_visible_in_snapshot(tx_id, $1::text::pg_snapshot)
                    AND pg_visible_in_snapshot(tx_id, now.s)
                  ORDER BY position
@@ -73,6 +76,8 @@ impl EventStore {
             .persistent(false)
             .bind(&since.0)
             .bind(i64::from(limit))
+            .bind(after.tx_id.to_string())
+            .bind(after.position)
             .fetch_all(self.pool())
             .await?;
         let snapshot = match rows.first() {
