@@ -30,7 +30,6 @@ pub(crate) mod memory;
 pub(crate) mod tables;
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chain_domain::customer::CustomerStanding;
@@ -53,6 +52,7 @@ use crate::streams::{LoadError, load_ticket, ticket_stream};
 use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
 use memory::{FoldedCase, Memory};
+use tables::CaseVersions;
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
 pub const CHAIN_VIEW_NAME: &str = "tickets-chain-view";
@@ -94,27 +94,23 @@ impl ChainView {
         }
     }
 
-    /// The case of `ticket` with the event of `request` folded in: the remembered case when
-    /// it agrees with the database (`versions`, the case's versions as written, read here when
-    /// `None`), else the whole case read again (the event is stored).
+    /// The case with the event of `request` folded in: the remembered case when it agrees with
+    /// the database (`case`, read as the event was kept), else the whole case read again (the
+    /// event is stored).
     async fn fold(
         &self,
         tx: &mut PgConnection,
-        ticket: TicketId,
-        versions: Option<BTreeMap<RequestId, u64>>,
+        case: &CaseVersions,
         request: RequestId,
         stored: StoredEvent<'_>,
     ) -> Result<FoldedCase, HandlerError> {
-        let committed = match versions {
-            Some(versions) => versions,
-            None => tables::committed_versions(tx, ticket).await?,
-        };
+        let (ticket, committed) = (case.ticket, &case.requests);
         if i64::try_from(committed.len()).unwrap_or(i64::MAX) > case::MAX_CASE_REQUESTS {
             return Err(HandlerError::Poison(
                 CaseError::TooLarge(ticket).to_string(),
             ));
         }
-        if let Some(mut folded) = self.memory.case(ticket, &committed) {
+        if let Some(mut folded) = self.memory.case(ticket, committed) {
             folded.apply(request, stored).map_err(poison)?;
             return Ok(folded);
         }
@@ -127,23 +123,23 @@ impl ChainView {
             })
     }
 
-    /// Folds the event into the case of `ticket`, writes what the tree says and tells the
-    /// ticket; remembers the case and the ticket as they are after it.
+    /// Folds the event into its case, writes what the tree says and tells the ticket;
+    /// remembers the case and the ticket as they are after it.
     async fn react(
         &self,
         tx: &mut PgConnection,
-        ticket: TicketId,
-        versions: Option<BTreeMap<RequestId, u64>>,
+        versions: &CaseVersions,
         request: RequestId,
         stored: StoredEvent<'_>,
         cause: &EventEnvelope,
     ) -> Result<(), HandlerError> {
-        let FoldedCase { states, decoders } =
-            self.fold(tx, ticket, versions, request, stored).await?;
+        let ticket = versions.ticket;
+        let FoldedCase { states, decoders } = self.fold(tx, versions, request, stored).await?;
         let now = clock::now();
         let case = TicketCase::from_states(ticket, states, now);
         tables::save_case(tx, &case, now).await?;
-        let told = self.tell_ticket(tx, &case, cause).await?;
+        let state = self.ticket_state(ticket, versions.ticket_version).await?;
+        let told = self.tell_ticket(tx, &case, state, cause).await?;
         self.memory.remember_case(
             ticket,
             FoldedCase {
@@ -157,14 +153,12 @@ impl ChainView {
         Ok(())
     }
 
-    /// The ticket as it is in the store: remembered when at the stream's version, else
-    /// folded from its stream.
+    /// The ticket at stream version `version`: remembered, else folded from its stream.
     async fn ticket_state(
         &self,
-        tx: &mut PgConnection,
         ticket: TicketId,
+        version: u64,
     ) -> Result<TicketState, HandlerError> {
-        let version = tables::ticket_version(tx, ticket).await?;
         if let Some(state) = self.memory.ticket(ticket, version) {
             return Ok(state);
         }
@@ -174,15 +168,16 @@ impl ChainView {
             .state)
     }
 
-    /// Tells the ticket of `case` what changed, on `tx`; `cause` is the request event.
-    /// Returns the ticket's state after it (`None` while the ticket is unknown here).
+    /// Tells the ticket of `case`, as it is (`state`), what changed, on `tx`; `cause` is the
+    /// request event. Returns the ticket's state after it (`None` while the ticket is unknown
+    /// here).
     async fn tell_ticket(
         &self,
         tx: &mut PgConnection,
         case: &TicketCase,
+        state: TicketState,
         cause: &EventEnvelope,
     ) -> Result<Option<TicketState>, HandlerError> {
-        let state = self.ticket_state(tx, case.ticket_id).await?;
         let Some(ticket) = state.ticket.as_ref() else {
             // The ticket is not (yet) known here: MakePromise catches up with the chain.
             return Ok(None);
@@ -277,7 +272,7 @@ impl Handler for ChainView {
         tracing::Span::current().record("chain.request_id", tracing::field::display(request_id));
         let event_id = Uuid::parse_str(&envelope.event_id)
             .map_err(|e| HandlerError::Poison(format!("bad event id: {e}")))?;
-        let (ticket, versions) = if stored.event_type == pb::RequestOpened::full_name() {
+        if stored.event_type == pb::RequestOpened::full_name() {
             let event = RequestStreamDecoder::new().decode(stored).map_err(poison)?;
             let RequestEvent::Opened {
                 case_id,
@@ -308,28 +303,26 @@ impl Handler for ChainView {
                 },
             )
             .await?;
-            // The case just gained this request: its versions are read once it is in.
-            (ticket, None)
-        } else {
-            match tables::case_of(tx, request_id).await? {
-                Some((ticket, versions)) => (ticket, Some(versions)),
-                None => return Ok(()),
-            }
-        };
-        tables::insert_event(
+        }
+        // Kept only for a request of a case rooted at a ticket (including the one just
+        // opened above), with the case's versions read in the same round trip.
+        let Some(versions) = tables::keep_event(
             tx,
             request_id,
             envelope.aggregate_version,
             event_id,
             &stored,
         )
-        .await?;
+        .await?
+        else {
+            return Ok(());
+        };
         let reacted = self
-            .react(tx, ticket, versions, request_id, stored, envelope)
+            .react(tx, &versions, request_id, stored, envelope)
             .await;
         if reacted.is_err() {
             // The transaction rolls back: what was remembered of this ticket may be ahead.
-            self.memory.forget(ticket);
+            self.memory.forget(versions.ticket);
         }
         reacted
     }

@@ -51,89 +51,42 @@ pub(crate) async fn insert_request(
     Ok(())
 }
 
-/// The ticket whose case holds `request`, with the version of every request of that case as
-/// last written, in one round trip; `None` if the chain view does not follow `request`.
-pub(crate) async fn case_of(
-    conn: &mut PgConnection,
-    request: RequestId,
-) -> Result<Option<(TicketId, BTreeMap<RequestId, u64>)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
-        "SELECT member.ticket_id, member.request_id, member.version
-         FROM chain_requests this
-         JOIN chain_requests member ON member.ticket_id = this.ticket_id
-         WHERE this.request_id = $1",
-    )
-    .bind(request.as_uuid())
-    .fetch_all(conn)
-    .await?;
-    let Some((ticket, _, _)) = rows.first() else {
-        return Ok(None);
-    };
-    let ticket = TicketId::from_uuid(*ticket);
-    let versions = rows
-        .into_iter()
-        .map(|(_, id, version)| {
-            (
-                RequestId::from_uuid(id),
-                u64::try_from(version).unwrap_or(0),
-            )
-        })
-        .collect();
-    Ok(Some((ticket, versions)))
+/// What the database holds of a followed request's case, in the event's transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct CaseVersions {
+    /// The ticket the case is rooted at.
+    pub ticket: TicketId,
+    /// The version of every request of the case as last written (a request just opened is at 0).
+    pub requests: BTreeMap<RequestId, u64>,
+    /// The ticket's stream version in the service's event store (0 before it is opened).
+    pub ticket_version: u64,
 }
 
-/// The version of every request of `ticket`'s case as last written (a request just opened
-/// is at 0), in the caller's transaction.
-pub(crate) async fn committed_versions(
-    conn: &mut PgConnection,
-    ticket: TicketId,
-) -> Result<BTreeMap<RequestId, u64>, sqlx::Error> {
-    let rows: Vec<(Uuid, i64)> =
-        sqlx::query_as("SELECT request_id, version FROM chain_requests WHERE ticket_id = $1")
-            .bind(ticket.as_uuid())
-            .fetch_all(conn)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, version)| {
-            (
-                RequestId::from_uuid(id),
-                u64::try_from(version).unwrap_or(0),
-            )
-        })
-        .collect())
-}
-
-/// The ticket's stream version in the service's event store (0 before it is opened), in the
-/// caller's transaction.
-pub(crate) async fn ticket_version(
-    conn: &mut PgConnection,
-    ticket: TicketId,
-) -> Result<u64, sqlx::Error> {
-    let version: Option<i64> = sqlx::query_scalar(
-        "SELECT max(aggregate_version) FROM events
-         WHERE aggregate_type = $1 AND aggregate_id = $2",
-    )
-    .bind(crate::streams::TICKET)
-    .bind(ticket.to_string())
-    .fetch_one(conn)
-    .await?;
-    Ok(version.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
-}
-
-/// Keeps one event of a followed request.
-pub(crate) async fn insert_event(
+/// Keeps one event of `request` if the chain view follows it, and reads what the database
+/// holds of its case, in one round trip; `None` (and nothing kept) if it does not follow it.
+pub(crate) async fn keep_event(
     conn: &mut PgConnection,
     request: RequestId,
     version: u64,
     event_id: Uuid,
     stored: &StoredEvent<'_>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO chain_request_events (request_id, version, event_id, event_type,
-             schema_version, occurred_at, payload)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (request_id, version) DO NOTHING",
+) -> Result<Option<CaseVersions>, sqlx::Error> {
+    // A data-modifying WITH runs once whether or not the SELECT reads it; the SELECT sees the
+    // database as the statement began, which holds every request of the case (a request
+    // opened by this event was inserted by an earlier statement of the transaction).
+    let rows: Vec<(Uuid, Uuid, i64, Option<i64>)> = sqlx::query_as(
+        "WITH kept AS (
+             INSERT INTO chain_request_events (request_id, version, event_id, event_type,
+                 schema_version, occurred_at, payload)
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE EXISTS (SELECT 1 FROM chain_requests WHERE request_id = $1)
+             ON CONFLICT (request_id, version) DO NOTHING)
+         SELECT member.ticket_id, member.request_id, member.version,
+                (SELECT max(aggregate_version) FROM events
+                 WHERE aggregate_type = $8 AND aggregate_id = this.ticket_id::text)
+         FROM chain_requests this
+         JOIN chain_requests member ON member.ticket_id = this.ticket_id
+         WHERE this.request_id = $1",
     )
     .bind(request.as_uuid())
     .bind(db_version(version))
@@ -142,9 +95,21 @@ pub(crate) async fn insert_event(
     .bind(i32::try_from(stored.schema_version).unwrap_or(i32::MAX))
     .bind(stored.occurred_at)
     .bind(stored.payload)
-    .execute(conn)
+    .bind(crate::streams::TICKET)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    let Some(&(ticket, _, _, ticket_version)) = rows.first() else {
+        return Ok(None);
+    };
+    let to_u64 = |version: i64| u64::try_from(version).unwrap_or(0);
+    Ok(Some(CaseVersions {
+        ticket: TicketId::from_uuid(ticket),
+        requests: rows
+            .into_iter()
+            .map(|(_, id, version, _)| (RequestId::from_uuid(id), to_u64(version)))
+            .collect(),
+        ticket_version: ticket_version.map_or(0, to_u64),
+    }))
 }
 
 /// Writes what the tree now says about every request of the case, and about the ticket. Rows
@@ -176,40 +141,26 @@ pub(crate) async fn save_case(
         })
         .collect();
     let critical: Vec<bool> = nodes.iter().map(|n| n.on_critical_path).collect();
-    sqlx::query(
-        "UPDATE chain_requests r SET version = u.version, status = u.status,
-             expected_by = u.expected_by, projected_completion = u.projected,
-             at_risk = u.at_risk, on_critical_path = u.critical
-         FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                     $5::timestamptz[], $6::boolean[], $7::boolean[])
-              AS u(request_id, version, status, expected_by, projected, at_risk, critical)
-         WHERE r.ticket_id = $8 AND r.request_id = u.request_id
-           AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
-                r.on_critical_path)
-               IS DISTINCT FROM
-               (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical)",
-    )
-    .bind(&ids)
-    .bind(&versions)
-    .bind(&statuses)
-    .bind(&expected)
-    .bind(&projected)
-    .bind(&at_risk)
-    .bind(&critical)
-    // The ticket narrows the update to its case's rows through their index; joined on the
-    // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
-    // 2,000 requests).
-    .bind(case.ticket_id.as_uuid())
-    .execute(&mut *conn)
-    .await?;
-
     let feasibility = case.feasibility();
     let bound = feasibility.as_ref().map(|f| f.bound_by);
+    // One statement for both tables: a data-modifying WITH runs whether or not it is read.
     sqlx::query(
-        "INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
+        "WITH requests AS (
+             UPDATE chain_requests r SET version = u.version, status = u.status,
+                 expected_by = u.expected_by, projected_completion = u.projected,
+                 at_risk = u.at_risk, on_critical_path = u.critical
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[], $6::boolean[], $7::boolean[])
+                  AS u(request_id, version, status, expected_by, projected, at_risk, critical)
+             WHERE r.ticket_id = $8 AND r.request_id = u.request_id
+               AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
+                    r.on_critical_path)
+                   IS DISTINCT FROM
+                   (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical))
+         INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
              critical_request_id, critical_provider_team_id, critical_consumer_team_id,
              updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         VALUES ($8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (ticket_id) DO UPDATE SET
              projected_completion = EXCLUDED.projected_completion,
              earliest_feasible = EXCLUDED.earliest_feasible,
@@ -225,6 +176,16 @@ pub(crate) async fn save_case(
                 EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
                 EXCLUDED.critical_consumer_team_id)",
     )
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&statuses)
+    .bind(&expected)
+    .bind(&projected)
+    .bind(&at_risk)
+    .bind(&critical)
+    // The ticket narrows the update to its case's rows through their index; joined on the
+    // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
+    // 2,000 requests).
     .bind(case.ticket_id.as_uuid())
     .bind(case.projected_completion())
     .bind(feasibility.as_ref().map(|f| f.earliest))
