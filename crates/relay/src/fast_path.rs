@@ -42,7 +42,7 @@ impl FastPath {
     }
 
     /// Forgets everything: the durable read publishes what the fast path published since the
-    /// checkpoint again, and the next [`Self::look`] starts over from the current snapshot.
+    /// checkpoint again, and the fast path waits for the next [`Self::start`].
     pub(crate) fn step_aside(&mut self, why: &'static str) {
         if self.is_on() {
             tracing::debug!(why, "relay fast path steps aside");
@@ -52,8 +52,15 @@ impl FastPath {
         self.published.clear();
     }
 
-    /// The events committed since the last look, not yet published; none on the first look
-    /// (which only takes the snapshot to start from) or when it had to step aside.
+    /// Starts publishing from `horizon` ([`EventStore::horizon`], taken before a checkpoint
+    /// read that then read everything up to the horizon): events of older transactions are
+    /// published or behind the checkpoint, the rest are the fast path's.
+    pub(crate) fn start(&mut self, horizon: CommitSnapshot) {
+        self.snapshot = Some(horizon);
+    }
+
+    /// The events committed since the last look and not passed by the checkpoint read yet;
+    /// none while it stands aside, or when it has to step aside now.
     pub(crate) async fn look(
         &mut self,
         store: &EventStore,
@@ -62,12 +69,13 @@ impl FastPath {
         if self.published.len() >= MAX_AWAITING_CHECKPOINT {
             self.step_aside("checkpoint far behind");
         }
+        let Some(since) = self.snapshot.as_ref() else {
+            return Ok(Vec::new());
+        };
         // Nothing the checkpoint read already passed (and so published): only what it will
         // pass later, and skip because it is in `published`.
         let after = self.checkpoint.unwrap_or(Position::START);
-        let read = store
-            .committed_since(self.snapshot.as_ref(), after, limit)
-            .await?;
+        let read = store.committed_since(since, after, limit).await?;
         if !read.complete {
             self.step_aside("burst beyond one read");
             return Ok(Vec::new());

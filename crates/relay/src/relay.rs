@@ -231,6 +231,13 @@ impl Relay {
         if !durable {
             return Ok(Pass::HeldBack(total));
         }
+        // Standing aside, the fast path starts where this read ends: at the horizon as it is
+        // now, which the read reaches (it only moves on).
+        let horizon = if fast.is_on() {
+            None
+        } else {
+            Some(self.store.horizon().await?)
+        };
         loop {
             let from = load_checkpoint(leadership.connection(), &self.config.name).await?;
             fast.reading_from(from);
@@ -241,6 +248,11 @@ impl Relay {
                 fast.step_aside("backlog");
             }
             let Some(last) = batch.last() else {
+                if let Some(horizon) = horizon
+                    && !fast.is_on()
+                {
+                    fast.start(horizon);
+                }
                 return Ok(if self.store.held_back_after(from).await? {
                     Pass::HeldBack(total)
                 } else {

@@ -21,6 +21,20 @@ use sqlx::Row;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitSnapshot(String);
 
+impl EventStore {
+    /// A snapshot in which exactly the transactions older than every one still running are
+    /// committed: what [`EventStore::read_all`] can read now, or a little less by the time it
+    /// reads (the horizon only moves on). A reader that has read everything up to the horizon
+    /// after taking this snapshot can chain [`EventStore::committed_since`] from it.
+    pub async fn horizon(&self) -> Result<CommitSnapshot, StoreError> {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(CommitSnapshot(format!("{xmin}:{xmin}:")))
+    }
+}
+
 /// What [`EventStore::committed_since`] found.
 #[derive(Debug)]
 pub struct CommittedSince {
@@ -38,23 +52,13 @@ pub struct CommittedSince {
 impl EventStore {
     /// The events after `after` (in commit order, as [`EventStore::read_all`] reads) whose
     /// transaction committed after `since` was taken, up to `limit`, with the snapshot they were
-    /// read at. Without `since`, no events: only the snapshot to start from.
+    /// read at.
     pub async fn committed_since(
         &self,
-        since: Option<&CommitSnapshot>,
+        since: &CommitSnapshot,
         after: Position,
         limit: u32,
     ) -> Result<CommittedSince, StoreError> {
-        let Some(since) = since else {
-            let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-                .fetch_one(self.pool())
-                .await?;
-            return Ok(CommittedSince {
-                events: Vec::new(),
-                snapshot: CommitSnapshot(snapshot),
-                complete: true,
-            });
-        };
         // One round trip: the statement's own snapshot (`pg_current_snapshot()` is the active
         // one) decides both what it can see and what the next call starts from. Planned for
         // each call's snapshot (not prepared): a generic plan cannot know that `tx_id >= xmin`

@@ -430,14 +430,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
     chain_store::append_in(&mut *slow, &late, 0, &[event("Slow")], &metadata(), None)
         .await
         .expect("append in the slow transaction");
-    let start = store
-        .committed_since(None, Position::START, 10)
-        .await
-        .expect("start");
-    assert!(
-        start.events.is_empty(),
-        "the first look only takes a snapshot"
-    );
+    let start = store.horizon().await.expect("start at the horizon");
 
     store
         .append(
@@ -450,7 +443,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
         .await
         .expect("append");
     let first = store
-        .committed_since(Some(&start.snapshot), Position::START, 10)
+        .committed_since(&start, Position::START, 10)
         .await
         .expect("first look");
     assert_eq!(types(&first.events), ["test.v1.First", "test.v1.Second"]);
@@ -466,7 +459,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
 
     slow.commit().await.expect("commit");
     let second = store
-        .committed_since(Some(&first.snapshot), Position::START, 10)
+        .committed_since(&first.snapshot, Position::START, 10)
         .await
         .expect("second look");
     assert_eq!(
@@ -475,7 +468,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
         "only what committed since"
     );
     let third = store
-        .committed_since(Some(&second.snapshot), Position::START, 10)
+        .committed_since(&second.snapshot, Position::START, 10)
         .await
         .expect("third look");
     assert!(third.events.is_empty(), "nothing twice");
@@ -491,7 +484,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
         .await
         .expect("append three");
     let limited = store
-        .committed_since(Some(&third.snapshot), Position::START, 2)
+        .committed_since(&third.snapshot, Position::START, 2)
         .await
         .expect("limited look");
     assert!(!limited.complete, "more committed than the limit");
@@ -500,7 +493,7 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
     // What a reader in commit order already passed is not found again.
     let b = store.load_stream(&early).await.expect("load")[3].position;
     let after_b = store
-        .committed_since(Some(&third.snapshot), b, 10)
+        .committed_since(&third.snapshot, b, 10)
         .await
         .expect("look after B");
     assert_eq!(types(&after_b.events), ["test.v1.C"]);
