@@ -8,6 +8,9 @@
 //! exactly the events committed since the previous one, and remembers their positions so the
 //! durable read, passing them later, moves the checkpoint without publishing them again.
 //!
+//! It starts where a checkpoint read reaches the horizon ([`EventStore::horizon`]): older events
+//! are the checkpoint read's, newer ones the fast path's, so none of a stream overtakes another.
+//!
 //! It is only a shortcut. What it published and the checkpoint has not passed is published again
 //! after a crash or a change of leader (the server drops the copies by `Nats-Msg-Id`, consumers
 //! by their inbox), and it steps aside — forgetting what it published, so the durable read

@@ -21,20 +21,6 @@ use sqlx::Row;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitSnapshot(String);
 
-impl EventStore {
-    /// A snapshot in which exactly the transactions older than every one still running are
-    /// committed: what [`EventStore::read_all`] can read now, or a little less by the time it
-    /// reads (the horizon only moves on). A reader that has read everything up to the horizon
-    /// after taking this snapshot can chain [`EventStore::committed_since`] from it.
-    pub async fn horizon(&self) -> Result<CommitSnapshot, StoreError> {
-        let xmin: String =
-            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
-                .fetch_one(self.pool())
-                .await?;
-        Ok(CommitSnapshot(format!("{xmin}:{xmin}:")))
-    }
-}
-
 /// What [`EventStore::committed_since`] found.
 #[derive(Debug)]
 pub struct CommittedSince {
@@ -50,6 +36,18 @@ pub struct CommittedSince {
 }
 
 impl EventStore {
+    /// A snapshot in which exactly the transactions older than every one still running are
+    /// committed: what [`EventStore::read_all`] can read now, or a little less by the time it
+    /// reads (the horizon only moves on). A reader that has read everything up to the horizon
+    /// after taking this snapshot can chain [`EventStore::committed_since`] from it.
+    pub async fn horizon(&self) -> Result<CommitSnapshot, StoreError> {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(CommitSnapshot(format!("{xmin}:{xmin}:")))
+    }
+
     /// The events after `after` (in commit order, as [`EventStore::read_all`] reads) whose
     /// transaction committed after `since` was taken, up to `limit`, with the snapshot they were
     /// read at.
