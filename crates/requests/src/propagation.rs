@@ -15,7 +15,7 @@ use chain_domain::propagation::parent_signal;
 use chain_domain::request::{RequestEvent, RequestState, decide};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
-use chain_store::{APPENDED_CHANNEL, EventMetadata, EventStore, StoreError, append_in};
+use chain_store::{EventMetadata, EventStore, StoreError, append_in};
 use sqlx::PgConnection;
 
 use crate::SERVICE_ACTOR;
@@ -79,15 +79,9 @@ pub(crate) async fn tell_parent(
     )
     .await
     {
-        Ok(_) => {
-            // Wake the leading relay (on whichever replica) when this transaction commits:
-            // a NOTIFY is delivered at commit, which the consumer does after this returns.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(APPENDED_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-            Ok(())
-        }
+        // The projector wakes the relay once the consumer's transaction commits (not with a
+        // NOTIFY in it: a notifying transaction holds a server-wide lock through its commit).
+        Ok(_) => Ok(()),
         Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
             "{stream} changed while propagating; retrying"
         ))),

@@ -130,6 +130,12 @@ impl Handler for RequestsProjector {
         }
         Ok(())
     }
+
+    fn after_commit(&self) {
+        // Parents' reactions may have been appended in the transaction: wake the relay here,
+        // or forward to the leading replica through its stand-by loop.
+        self.store.signal_appended();
+    }
 }
 
 fn poison(error: CodecError) -> HandlerError {
