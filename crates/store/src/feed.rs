@@ -1,8 +1,8 @@
 //! A wake-up signal for readers that follow the event store live (the services' `Watch*`
 //! streams), fanned out to every watcher through one `tokio::sync::watch` channel instead of a
-//! listening connection per stream. It fires on this process's appends
-//! ([`EventStore::appended`]) and on `NOTIFY chain_events` (appends other replicas forward,
-//! propagation commits). Each watcher waits on its [`Changes`]: for a signal, shortly when
+//! listening connection per stream. It fires on this process's appends, and on its consumers'
+//! commits that appended ([`EventStore::appended`]), and on `NOTIFY chain_events` (appends
+//! other replicas forward). Each watcher waits on its [`Changes`]: for a signal, shortly when
 //! committed events are held back behind an older transaction (nothing signals when that one
 //! ends, least of all a transaction in another service's database), or for a poll, so a missed
 //! signal only delays it.
