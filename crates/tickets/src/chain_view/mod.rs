@@ -95,16 +95,16 @@ impl ChainView {
     }
 
     /// The case with the event of `request` folded in: the remembered case when it agrees with
-    /// the database (`case`, read as the event was kept), else the whole case read again (the
-    /// event is stored).
+    /// the database (`versions`, read as the event was kept), else the whole case read again
+    /// (the event is stored).
     async fn fold(
         &self,
         tx: &mut PgConnection,
-        case: &CaseVersions,
+        versions: &CaseVersions,
         request: RequestId,
         stored: StoredEvent<'_>,
     ) -> Result<FoldedCase, HandlerError> {
-        let (ticket, committed) = (case.ticket, &case.requests);
+        let (ticket, committed) = (versions.ticket, &versions.requests);
         if i64::try_from(committed.len()).unwrap_or(i64::MAX) > case::MAX_CASE_REQUESTS {
             return Err(HandlerError::Poison(
                 CaseError::TooLarge(ticket).to_string(),

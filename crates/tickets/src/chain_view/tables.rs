@@ -81,10 +81,12 @@ pub(crate) async fn keep_event(
              SELECT $1, $2, $3, $4, $5, $6, $7
              WHERE EXISTS (SELECT 1 FROM chain_requests WHERE request_id = $1)
              ON CONFLICT (request_id, version) DO NOTHING)
-         SELECT member.ticket_id, member.request_id, member.version,
-                (SELECT max(aggregate_version) FROM events
-                 WHERE aggregate_type = $8 AND aggregate_id = this.ticket_id::text)
+         SELECT member.ticket_id, member.request_id, member.version, ticket.version
          FROM chain_requests this
+         -- Once for the ticket, not once per member of its case.
+         CROSS JOIN LATERAL (SELECT max(aggregate_version) AS version FROM events
+                             WHERE aggregate_type = $8
+                               AND aggregate_id = this.ticket_id::text) ticket
          JOIN chain_requests member ON member.ticket_id = this.ticket_id
          WHERE this.request_id = $1",
     )
