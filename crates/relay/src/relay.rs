@@ -6,8 +6,8 @@ use crate::leader::Leadership;
 use crate::{RelayError, to_envelope};
 use chain_bus::Publisher;
 use chain_store::{
-    APPENDED_CHANNEL, EventStore, Position, RecordedEvent, advance_checkpoint, load_checkpoint,
-    save_checkpoint,
+    APPENDED_CHANNEL, EventStore, HORIZON_RETRY, Position, RecordedEvent, advance_checkpoint,
+    load_checkpoint, save_checkpoint,
 };
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -40,10 +40,6 @@ impl RelayConfig {
         }
     }
 }
-
-/// How soon a relay looks again when committed events are held back by an older transaction
-/// that is still running.
-const HORIZON_RETRY: Duration = Duration::from_millis(5);
 
 /// How often the durable read moves the checkpoint while the fast path publishes.
 const DURABLE_EVERY: Duration = Duration::from_millis(100);

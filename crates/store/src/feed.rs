@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{APPENDED_CHANNEL, EventStore, Position};
+use crate::{APPENDED_CHANNEL, EventStore, HORIZON_RETRY, Position};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -19,8 +19,6 @@ use tokio_util::sync::CancellationToken;
 const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 /// How long a watcher waits for a signal before reading again anyway.
 const POLL: Duration = Duration::from_millis(500);
-/// How soon a watcher reads again while committed events are held back by an older transaction.
-const HORIZON_RETRY: Duration = Duration::from_millis(5);
 
 /// Tells watchers that events were appended.
 #[derive(Debug, Clone)]

@@ -34,6 +34,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// replica) to look for new events. Sent outside the appending transaction, coalesced.
 pub const APPENDED_CHANNEL: &str = "chain_events";
 
+/// How soon a reader in commit order (the relay, a watch) looks again when committed events are
+/// held back by an older transaction still running ([`EventStore::held_back_after`]): nothing
+/// signals when that transaction ends.
+pub const HORIZON_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A handle on one service's event store.
 #[derive(Clone, Debug)]
 pub struct EventStore {
