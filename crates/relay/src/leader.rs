@@ -3,11 +3,12 @@
 //! The lock lives exactly as long as the connection, so a replica that dies (even by `kill -9`)
 //! or loses its connection lets another replica take over without any lease to expire.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 /// A held relay lock and the connection that holds it.
 pub(crate) struct Leadership {
     connection: PgConnection,
+    key: String,
 }
 
 impl Leadership {
@@ -17,12 +18,24 @@ impl Leadership {
         name: &str,
     ) -> Result<Option<Self>, sqlx::Error> {
         let mut connection = pool.acquire().await?.detach();
+        let key = format!("chain-relay:{name}");
         let acquired: bool =
             sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(format!("chain-relay:{name}"))
+                .bind(&key)
                 .fetch_one(&mut connection)
                 .await?;
-        Ok(acquired.then_some(Self { connection }))
+        Ok(acquired.then_some(Self { connection, key }))
+    }
+
+    /// Gives the lock up before the connection goes: a dropped connection frees it only once the
+    /// server has noticed, so the next `try_acquire` (another replica's, or this one's next
+    /// drain) could still find it taken.
+    pub(crate) async fn release(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(&self.key)
+            .execute(&mut self.connection)
+            .await?;
+        self.connection.close().await
     }
 
     /// The lock-holding connection, through which the checkpoint moves.

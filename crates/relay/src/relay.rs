@@ -142,7 +142,8 @@ impl Relay {
                 Pass::Done(_) => self.config.fallback_poll,
             };
             tokio::select! {
-                () = shutdown.cancelled() => return Ok(()),
+                // Handed over at once to a replica standing by.
+                () = shutdown.cancelled() => return Ok(leadership.release().await?),
                 _ = local.changed() => {}
                 notification = listener.recv() => { notification?; }
                 () = tokio::time::sleep(wait) => {}
@@ -177,12 +178,15 @@ impl Relay {
     /// events were published, or `None` when another replica holds the lock.
     pub async fn drain(&self) -> Result<Option<u64>, RelayError> {
         match Leadership::try_acquire(self.store.pool(), &self.config.name).await? {
-            Some(mut leadership) => match self
-                .pass(&mut leadership, &mut FastPath::default(), true)
-                .await?
-            {
-                Pass::Done(count) | Pass::HeldBack(count) => Ok(Some(count)),
-            },
+            Some(mut leadership) => {
+                let pass = self
+                    .pass(&mut leadership, &mut FastPath::default(), true)
+                    .await?;
+                leadership.release().await?;
+                match pass {
+                    Pass::Done(count) | Pass::HeldBack(count) => Ok(Some(count)),
+                }
+            }
             None => Ok(None),
         }
     }
