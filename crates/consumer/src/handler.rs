@@ -24,12 +24,32 @@ impl From<sqlx::Error> for HandlerError {
 /// Applies events to a projection inside the consumer's transaction, so the projection change
 /// and the processed mark commit together.
 pub trait Handler: Send + Sync + 'static {
-    /// Applies `event` using `tx`. Returning an error rolls the whole transaction back.
+    /// What the handler gathers over one transaction's events and writes in
+    /// [`Handler::flush`] just before the transaction commits: a row that several events of a
+    /// batch would each rewrite is then written once, and rows of many events go in one
+    /// statement. `()` for a handler that writes as it goes.
+    type Pending: Default + Send;
+
+    /// Applies `event` using `tx`, leaving in `pending` what is to be written at the end of the
+    /// transaction. Returning an error rolls the whole transaction back, `pending` with it.
     fn handle(
         &self,
         tx: &mut PgConnection,
         event: &EventEnvelope,
+        pending: &mut Self::Pending,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Writes what the transaction's events left in `pending`, on `tx`, after the last of them
+    /// and before the commit. A failure rolls the transaction back, and its events are applied
+    /// again one by one.
+    fn flush(
+        &self,
+        tx: &mut PgConnection,
+        pending: Self::Pending,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (tx, pending);
+        std::future::ready(Ok(()))
+    }
 
     /// Runs after the transaction of an applied event committed. A handler that appended events
     /// with `chain_store::append_in` calls `EventStore::signal_appended` here, so the relay

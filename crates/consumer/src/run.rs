@@ -321,13 +321,14 @@ impl<H: Handler> EventConsumer<H> {
         messages: &[jetstream::Message],
     ) -> Result<Result<Vec<bool>, usize>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let mut pending = H::Pending::default();
         let mut applied = Vec::with_capacity(messages.len());
         for (index, message) in messages.iter().enumerate() {
             let Ok(envelope) = chain_bus::decode_envelope(&message.payload) else {
                 return Ok(Err(index));
             };
             let outcome = self
-                .apply_in(&mut tx, &envelope)
+                .apply_in(&mut tx, &envelope, &mut pending)
                 .instrument(self.message_span(message))
                 .await?;
             match outcome {
@@ -336,6 +337,7 @@ impl<H: Handler> EventConsumer<H> {
                 _ => return Ok(Err(index)),
             }
         }
+        self.handler.flush(&mut tx, pending).await?;
         tx.commit().await?;
         Ok(Ok(applied))
     }
@@ -471,8 +473,10 @@ impl<H: Handler> EventConsumer<H> {
     /// transaction (the inbox row of a gap or a failure, the handler's writes of a lost race).
     async fn apply_committed(&self, envelope: &EventEnvelope) -> Result<Outcome, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let outcome = self.apply_in(&mut tx, envelope).await?;
+        let mut pending = H::Pending::default();
+        let outcome = self.apply_in(&mut tx, envelope, &mut pending).await?;
         if matches!(outcome, Outcome::Applied | Outcome::Skipped) {
+            self.handler.flush(&mut tx, pending).await?;
             tx.commit().await?;
         }
         Ok(outcome)
@@ -484,6 +488,7 @@ impl<H: Handler> EventConsumer<H> {
         &self,
         tx: &mut PgConnection,
         envelope: &EventEnvelope,
+        pending: &mut H::Pending,
     ) -> Result<Outcome, sqlx::Error> {
         let Ok(event_id) = Uuid::parse_str(&envelope.event_id) else {
             return Ok(Outcome::Park(format!(
@@ -504,7 +509,7 @@ impl<H: Handler> EventConsumer<H> {
                 Outcome::Gap(expected)
             }
             Admission::Lost => Outcome::Lost,
-            Admission::Next => match self.handler.handle(tx, envelope).await {
+            Admission::Next => match self.handler.handle(tx, envelope, pending).await {
                 Err(HandlerError::Poison(reason)) => Outcome::Park(reason),
                 Err(HandlerError::Transient(reason)) => Outcome::Failed(reason),
                 Ok(()) => Outcome::Applied,

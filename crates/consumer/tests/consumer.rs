@@ -25,10 +25,13 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
+    type Pending = ();
+
     async fn handle(
         &self,
         tx: &mut PgConnection,
         event: &EventEnvelope,
+        _: &mut (),
     ) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             "test.Poison" => {

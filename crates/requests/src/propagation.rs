@@ -11,8 +11,9 @@
 //! conflict: the transaction rolls back and the consumer retries the child's event.
 
 use chain_consumer::HandlerError;
+use chain_domain::ids::RequestId;
 use chain_domain::propagation::parent_signal;
-use chain_domain::request::{RequestEvent, RequestState, decide};
+use chain_domain::request::{RequestCommand, RequestEvent, RequestState, decide};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
 use chain_store::{EventMetadata, EventStore, StoreError, append_in};
@@ -20,30 +21,35 @@ use sqlx::PgConnection;
 
 use crate::SERVICE_ACTOR;
 use crate::projection::projector::load_error;
-use crate::record::encode_batch;
-use crate::streams::{load_request, request_stream};
+use crate::record::{Known, encode_batch_knowing};
+use crate::streams::{LoadedRequest, request_stream};
 
-/// Tells the parent of the request whose state (after `event`) is `child` what `event`
-/// changed for it, by appending the parent's events on `tx`. `cause` is `event`'s envelope.
+/// The parent request the child's `event` must be told of, and what to tell it
+/// (`ObserveChild`); `None` when the event changes nothing its parent request needs to hear
+/// (or its parent is a ticket). `child` is the child's state after `event`.
+pub(crate) fn parent_to_tell(
+    child: &RequestState,
+    event: &RequestEvent,
+) -> Option<(RequestId, RequestCommand)> {
+    parent_signal(child, std::slice::from_ref(event))?.request_command()
+}
+
+/// Tells the request `parent_id` (`parent`, as it stands now in the store) `command`, by
+/// appending its events on `tx`. `child` is the request whose event (`cause`, its envelope)
+/// led to it, up to date.
 pub(crate) async fn tell_parent(
     store: &EventStore,
     tx: &mut PgConnection,
-    child: &RequestState,
-    event: &RequestEvent,
+    (parent_id, parent): (RequestId, &LoadedRequest),
+    command: &RequestCommand,
+    child: (RequestId, LoadedRequest),
     cause: &EventEnvelope,
 ) -> Result<(), HandlerError> {
-    let Some(signal) = parent_signal(child, std::slice::from_ref(event)) else {
-        return Ok(());
-    };
-    let Some((parent_id, command)) = signal.request_command() else {
-        return Ok(());
-    };
-    let parent = load_request(store, parent_id).await.map_err(load_error)?;
     let Some(parent_request) = parent.request() else {
         tracing::warn!(%parent_id, "a child names a parent request that does not exist");
         return Ok(());
     };
-    let events = match decide(&command, &parent.state, clock::now()) {
+    let events = match decide(command, &parent.state, clock::now()) {
         Ok(events) => events,
         Err(refusal) => {
             // Only a corrupt tree makes a parent refuse its child's outlook (OpenRequest
@@ -56,7 +62,8 @@ pub(crate) async fn tell_parent(
         return Ok(());
     }
     let correlation_id = parent_request.case_id.as_uuid().to_string();
-    let batch = encode_batch(store, &parent.state, &events)
+    let known = Known::from([child]);
+    let batch = encode_batch_knowing(store, &known, &parent.state, &events)
         .await
         .map_err(load_error)?;
     // The parent's reaction continues the trace under the span that handles the child's event

@@ -4,6 +4,7 @@
 //! time on a commitment, and the trigger of a risk (what happened at its root cause).
 
 use chain_domain::DomainEvent;
+use chain_domain::ids::RequestId;
 use chain_domain::ledger::ledger;
 use chain_domain::request::{
     Parent, Request, RequestEvent, RequestState, RequestStatus, Risk, evolve,
@@ -11,6 +12,7 @@ use chain_domain::request::{
 use chain_proto::customerchain::v1 as pb;
 use chain_store::{EventStore, NewEvent};
 use futures::future::try_join_all;
+use std::collections::BTreeMap;
 
 use crate::codec::{Enrichment, encode_request};
 use crate::streams::{LoadError, LoadedRequest, load_request};
@@ -27,9 +29,22 @@ pub struct Batch {
     pub trigger: Option<pb::RiskTrigger>,
 }
 
+/// Requests a writer already holds up to date, so recording need not read them again.
+pub type Known = BTreeMap<RequestId, LoadedRequest>;
+
 /// The stored events of `events`, decided on `before`, and the state after them.
 pub async fn encode_batch(
     store: &EventStore,
+    before: &RequestState,
+    events: &[RequestEvent],
+) -> Result<Batch, LoadError> {
+    encode_batch_knowing(store, &Known::new(), before, events).await
+}
+
+/// As [`encode_batch`], reading from `store` only the requests `known` does not hold.
+pub async fn encode_batch_knowing(
+    store: &EventStore,
+    known: &Known,
     before: &RequestState,
     events: &[RequestEvent],
 ) -> Result<Batch, LoadError> {
@@ -62,7 +77,7 @@ pub async fn encode_batch(
                 extra.parent_due_at = parent.request().and_then(Request::due_at);
             }
             RequestEvent::AtRisk { risk, .. } => {
-                extra.trigger = trigger_of(store, risk).await?;
+                extra.trigger = trigger_of(store, known, risk).await?;
                 trigger = Some(extra.trigger);
             }
             _ => {}
@@ -87,10 +102,17 @@ pub async fn load_children(
 
 /// What happened at the root cause of `risk`, read from its direct child (the last link of
 /// the domain's cause path).
-async fn trigger_of(store: &EventStore, risk: &Risk) -> Result<pb::RiskTrigger, LoadError> {
+async fn trigger_of(
+    store: &EventStore,
+    known: &Known,
+    risk: &Risk,
+) -> Result<pb::RiskTrigger, LoadError> {
     let Some(direct) = risk.cause_path.last() else {
         return Ok(pb::RiskTrigger::ProjectionLate);
     };
+    if let Some(child) = known.get(&direct.request_id) {
+        return Ok(root_trigger(child));
+    }
     let child = load_request(store, direct.request_id).await?;
     Ok(root_trigger(&child))
 }

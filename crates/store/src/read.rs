@@ -28,6 +28,45 @@ impl EventStore {
             .collect()
     }
 
+    /// The events each of `streams` holds after the version given with it, in one round trip:
+    /// oldest first within a stream, the streams in order of type and id. For a caller that
+    /// remembers streams as folded up to some version and must see what they gained since.
+    pub async fn load_tails(
+        &self,
+        streams: &[(StreamId, u64)],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {COLUMNS}
+             FROM unnest($1::text[], $2::text[], $3::int8[]) AS tail(kind, id, known)
+             JOIN events ON aggregate_type = tail.kind AND aggregate_id = tail.id
+                        AND aggregate_version > tail.known
+             ORDER BY aggregate_type, aggregate_id, aggregate_version"
+        );
+        let after = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(
+                streams
+                    .iter()
+                    .map(|(s, _)| s.aggregate_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                streams
+                    .iter()
+                    .map(|(s, _)| s.aggregate_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(streams.iter().map(|(_, v)| after(*v)).collect::<Vec<_>>())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
     /// The stream's current version (0 when it has no events).
     pub async fn stream_version(&self, stream: &StreamId) -> Result<u64, StoreError> {
         let version: Option<i64> = sqlx::query_scalar(

@@ -72,6 +72,71 @@ async fn appends_and_loads_a_stream_in_order() {
 }
 
 #[tokio::test]
+async fn load_tails_returns_what_each_stream_gained_after_its_version_in_one_read() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let (a, b, c) = (
+        StreamId::new("request", "a"),
+        StreamId::new("request", "b"),
+        StreamId::new("request", "c"),
+    );
+    let meta = metadata();
+    let kinds = ["One", "Two", "Three"];
+    store
+        .append(&a, 0, &kinds.map(event), &meta, None)
+        .await
+        .expect("a");
+    store
+        .append(
+            &b,
+            0,
+            &kinds[..2].iter().map(|k| event(k)).collect::<Vec<_>>(),
+            &meta,
+            None,
+        )
+        .await
+        .expect("b");
+    // Another type with the same id is another stream.
+    store
+        .append(
+            &StreamId::new("ticket", "a"),
+            0,
+            &[event("Other")],
+            &meta,
+            None,
+        )
+        .await
+        .expect("ticket a");
+
+    let tails = store
+        .load_tails(&[(b.clone(), 2), (a.clone(), 1), (c, 0)])
+        .await
+        .expect("tails");
+    let seen: Vec<_> = tails
+        .iter()
+        .map(|e| {
+            (
+                e.stream.aggregate_id.as_str(),
+                e.version,
+                e.payload.as_slice(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("a", 2, b"Two".as_slice()), ("a", 3, b"Three".as_slice())],
+        "b is up to date, c has nothing, a gained two; the ticket stream is not asked for"
+    );
+    assert!(
+        store
+            .load_tails(&[])
+            .await
+            .expect("nothing asked")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn a_stale_or_future_expected_version_is_a_conflict() {
     let db = TestDatabase::create().await;
     let store = store(&db).await;

@@ -12,6 +12,7 @@
 //! `GetCase` (which case a request belongs to; the requests themselves are folded from their
 //! streams). `GetTeam` and `GetRequest` fold streams and are strongly consistent.
 
+pub(crate) mod memory;
 pub(crate) mod projector;
 pub(crate) mod tables;
 

@@ -1,8 +1,8 @@
-//! Writing the read model: one statement per change, run on the projector's (inbox)
-//! transaction so the change commits with the event's processed mark.
+//! Writing the read model on the projector's (inbox) transaction, so the change commits with
+//! the events' processed marks: a statement per team or link change, one for all the request
+//! rows and deadlines of a transaction.
 
 use chain_domain::deadline::DeadlineKind;
-use chain_domain::ids::RequestId;
 use chain_domain::link::LinkEvent;
 use chain_domain::request::{Parent, Request};
 use chain_domain::team::TeamEvent;
@@ -96,56 +96,152 @@ pub(crate) async fn apply_link(
     Ok(())
 }
 
-/// Writes a request's row as of stream version `version`, with its API view.
-pub(crate) async fn upsert_request(
+/// A request's row as of stream version `version`, with its API view and its next deadline,
+/// waiting for the end of the projector's transaction.
+#[derive(Debug)]
+pub(crate) struct RequestRow {
+    request_id: Uuid,
+    case_id: Uuid,
+    root_ticket_id: Option<Uuid>,
+    parent_request_id: Option<Uuid>,
+    parent_ticket_id: Option<Uuid>,
+    consumer_team_id: Uuid,
+    provider_team_id: Uuid,
+    state: &'static str,
+    due_at: DateTime<Utc>,
+    projected_completion: Option<DateTime<Utc>>,
+    at_risk: bool,
+    /// An array literal (`{id,id}`): a column of arrays does not bind as an array of arrays.
+    cause_path: String,
+    opened_at: DateTime<Utc>,
+    version: i64,
+    view: Vec<u8>,
+    deadline: Option<(DateTime<Utc>, DeadlineKind)>,
+}
+
+impl RequestRow {
+    /// The row of `request` at stream version `version`, shown as `view`, due to fire `deadline`.
+    pub(crate) fn new(
+        request: &Request,
+        version: u64,
+        view: &pb::InternalRequest,
+        deadline: Option<(DateTime<Utc>, DeadlineKind)>,
+    ) -> Self {
+        let (parent_request_id, parent_ticket_id) = match request.parent {
+            Some(Parent::Request(r)) => (Some(r.as_uuid()), None),
+            Some(Parent::Ticket(t)) => (None, Some(t.as_uuid())),
+            None => (None, None),
+        };
+        let cause_path: Vec<String> = request
+            .risk
+            .as_ref()
+            .filter(|_| request.is_open())
+            .map(|risk| {
+                risk.cause_path
+                    .iter()
+                    .map(|l| l.request_id.to_string())
+                    .chain(std::iter::once(request.id.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            request_id: request.id.as_uuid(),
+            case_id: request.case_id.as_uuid(),
+            root_ticket_id: request.case_id.ticket().map(|t| t.as_uuid()),
+            parent_request_id,
+            parent_ticket_id,
+            consumer_team_id: request.consumer.as_uuid(),
+            provider_team_id: request.provider.as_uuid(),
+            state: view::request_state(request).as_str_name(),
+            due_at: request.expected_by(),
+            projected_completion: request.projected_completion(),
+            at_risk: request.is_at_risk(),
+            cause_path: format!("{{{}}}", cause_path.join(",")),
+            opened_at: request.opened_at,
+            version: db_version(version),
+            view: view.encode_to_vec(),
+            deadline,
+        }
+    }
+}
+
+/// Writes request rows (at most one per request) and schedules, moves or removes their
+/// deadlines, in one statement; a new or moved deadline sends `NOTIFY chain_deadlines` at
+/// commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
+/// alone.
+pub(crate) async fn write_requests(
     conn: &mut PgConnection,
-    request: &Request,
-    version: u64,
-    view: &pb::InternalRequest,
+    rows: &[RequestRow],
 ) -> Result<(), sqlx::Error> {
-    let (parent_request, parent_ticket) = match request.parent {
-        Some(Parent::Request(r)) => (Some(r.as_uuid()), None),
-        Some(Parent::Ticket(t)) => (None, Some(t.as_uuid())),
-        None => (None, None),
-    };
-    let cause_path: Vec<Uuid> = request
-        .risk
-        .as_ref()
-        .filter(|_| request.is_open())
-        .map(|risk| {
-            risk.cause_path
-                .iter()
-                .map(|l| l.request_id.as_uuid())
-                .chain(std::iter::once(request.id.as_uuid()))
-                .collect()
-        })
-        .unwrap_or_default();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&RequestRow) -> Uuid| rows.iter().map(f).collect::<Vec<_>>();
+    let optional = |f: fn(&RequestRow) -> Option<Uuid>| rows.iter().map(f).collect::<Vec<_>>();
+    let times =
+        |f: fn(&RequestRow) -> Option<DateTime<Utc>>| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
-        "INSERT INTO requests (request_id, case_id, root_ticket_id, parent_request_id,
-             parent_ticket_id, consumer_team_id, provider_team_id, state, due_at,
-             projected_completion, at_risk, cause_path, opened_at, version, view)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-         ON CONFLICT (request_id) DO UPDATE SET
-             state = EXCLUDED.state, due_at = EXCLUDED.due_at,
-             projected_completion = EXCLUDED.projected_completion, at_risk = EXCLUDED.at_risk,
-             cause_path = EXCLUDED.cause_path, version = EXCLUDED.version, view = EXCLUDED.view
-         WHERE requests.version <= EXCLUDED.version",
+        "WITH r AS (
+             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
+                                  $6::uuid[], $7::uuid[], $8::text[], $9::timestamptz[],
+                                  $10::timestamptz[], $11::bool[], $12::text[],
+                                  $13::timestamptz[], $14::int8[], $15::bytea[],
+                                  $16::timestamptz[], $17::text[])
+                 AS r(request_id, case_id, root_ticket_id, parent_request_id, parent_ticket_id,
+                      consumer_team_id, provider_team_id, state, due_at, projected_completion,
+                      at_risk, cause_path, opened_at, version, view, deadline_at, deadline_kind)),
+         written AS (
+             INSERT INTO requests (request_id, case_id, root_ticket_id, parent_request_id,
+                 parent_ticket_id, consumer_team_id, provider_team_id, state, due_at,
+                 projected_completion, at_risk, cause_path, opened_at, version, view)
+             SELECT request_id, case_id, root_ticket_id, parent_request_id, parent_ticket_id,
+                    consumer_team_id, provider_team_id, state, due_at, projected_completion,
+                    at_risk, cause_path::uuid[], opened_at, version, view
+             FROM r
+             ON CONFLICT (request_id) DO UPDATE SET
+                 state = EXCLUDED.state, due_at = EXCLUDED.due_at,
+                 projected_completion = EXCLUDED.projected_completion,
+                 at_risk = EXCLUDED.at_risk, cause_path = EXCLUDED.cause_path,
+                 version = EXCLUDED.version, view = EXCLUDED.view
+             WHERE requests.version <= EXCLUDED.version),
+         scheduled AS (
+             INSERT INTO deadlines (request_id, due_at, kind)
+             SELECT request_id, deadline_at, deadline_kind FROM r WHERE deadline_at IS NOT NULL
+             ON CONFLICT (request_id) DO UPDATE
+             SET due_at = EXCLUDED.due_at, kind = EXCLUDED.kind
+             WHERE (deadlines.due_at, deadlines.kind)
+                   IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.kind)
+             RETURNING 1),
+         removed AS (
+             DELETE FROM deadlines d USING r
+             WHERE d.request_id = r.request_id AND r.deadline_at IS NULL)
+         SELECT pg_notify('chain_deadlines', '') WHERE EXISTS (SELECT 1 FROM scheduled)",
     )
-    .bind(request.id.as_uuid())
-    .bind(request.case_id.as_uuid())
-    .bind(request.case_id.ticket().map(|t| t.as_uuid()))
-    .bind(parent_request)
-    .bind(parent_ticket)
-    .bind(request.consumer.as_uuid())
-    .bind(request.provider.as_uuid())
-    .bind(view::request_state(request).as_str_name())
-    .bind(request.expected_by())
-    .bind(request.projected_completion())
-    .bind(request.is_at_risk())
-    .bind(cause_path)
-    .bind(request.opened_at)
-    .bind(db_version(version))
-    .bind(view.encode_to_vec())
+    .bind(column(|r| r.request_id))
+    .bind(column(|r| r.case_id))
+    .bind(optional(|r| r.root_ticket_id))
+    .bind(optional(|r| r.parent_request_id))
+    .bind(optional(|r| r.parent_ticket_id))
+    .bind(column(|r| r.consumer_team_id))
+    .bind(column(|r| r.provider_team_id))
+    .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
+    .bind(times(|r| r.projected_completion))
+    .bind(rows.iter().map(|r| r.at_risk).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.cause_path.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.opened_at).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.view.as_slice()).collect::<Vec<_>>())
+    .bind(times(|r| r.deadline.map(|(at, _)| at)))
+    .bind(
+        rows.iter()
+            .map(|r| r.deadline.map(|(_, kind)| deadline_kind(kind)))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -156,39 +252,4 @@ pub(crate) fn deadline_kind(kind: DeadlineKind) -> &'static str {
     match kind {
         DeadlineKind::Breach => "breach",
     }
-}
-
-/// Schedules (or moves, or removes) the request's deadline; a new or moved deadline sends
-/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep.
-pub(crate) async fn schedule_deadline(
-    conn: &mut PgConnection,
-    request: RequestId,
-    next: Option<(DateTime<Utc>, DeadlineKind)>,
-) -> Result<(), sqlx::Error> {
-    match next {
-        Some((due_at, kind)) => {
-            sqlx::query(
-                "WITH scheduled AS (
-                     INSERT INTO deadlines (request_id, due_at, kind) VALUES ($1, $2, $3)
-                     ON CONFLICT (request_id) DO UPDATE
-                     SET due_at = EXCLUDED.due_at, kind = EXCLUDED.kind
-                     WHERE (deadlines.due_at, deadlines.kind)
-                           IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.kind)
-                     RETURNING 1)
-                 SELECT pg_notify('chain_deadlines', '') FROM scheduled",
-            )
-            .bind(request.as_uuid())
-            .bind(due_at)
-            .bind(deadline_kind(kind))
-            .execute(&mut *conn)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM deadlines WHERE request_id = $1")
-                .bind(request.as_uuid())
-                .execute(&mut *conn)
-                .await?;
-        }
-    }
-    Ok(())
 }

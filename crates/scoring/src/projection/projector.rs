@@ -129,10 +129,13 @@ impl ScoringProjector {
 }
 
 impl Handler for ScoringProjector {
+    type Pending = ();
+
     async fn handle(
         &self,
         tx: &mut PgConnection,
         envelope: &EventEnvelope,
+        _: &mut (),
     ) -> Result<(), HandlerError> {
         self.apply(tx, envelope).await
     }

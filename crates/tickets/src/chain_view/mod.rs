@@ -256,10 +256,13 @@ impl ChainView {
 }
 
 impl Handler for ChainView {
+    type Pending = ();
+
     async fn handle(
         &self,
         tx: &mut PgConnection,
         envelope: &EventEnvelope,
+        _: &mut (),
     ) -> Result<(), HandlerError> {
         if envelope.aggregate_type != "request" {
             return Ok(());

@@ -4,7 +4,10 @@
 //!
 //! A ticket row is written from the whole stream as folded now (not just up to the event at
 //! hand): it is always the latest state, so a later event of the same stream rewrites the
-//! same row and nothing goes stale.
+//! same row and nothing goes stale. Ticket rows and deadlines wait for the end of the
+//! transaction ([`PendingTickets`]): a batch that brings several events of one ticket (a
+//! `TicketChainObserved` and the `PromiseAtRisk` it led to come together) writes its row once,
+//! and the rows of the whole batch go in one statement.
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError};
 use chain_domain::ids::TicketId;
@@ -12,8 +15,9 @@ use chain_domain::ticket::next_deadline;
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_store::EventStore;
 use sqlx::PgConnection;
+use std::collections::BTreeMap;
 
-use super::tables;
+use super::tables::{self, TicketRow};
 use crate::chain_view::load_error;
 use crate::codec::{CodecError, StoredEvent, TicketExtras, decode_customer};
 use crate::streams::{CUSTOMER, TICKET, load_ticket};
@@ -46,8 +50,8 @@ impl TicketsProjector {
 
     async fn ticket(
         &self,
-        tx: &mut PgConnection,
         envelope: &EventEnvelope,
+        pending: &mut PendingTickets,
     ) -> Result<(), HandlerError> {
         let id: TicketId = envelope
             .aggregate_id
@@ -68,17 +72,26 @@ impl TicketsProjector {
         let extras =
             TicketExtras::of(loaded.recorded.iter().map(StoredEvent::from)).map_err(poison)?;
         let row = view::ticket(ticket, loaded.state.version, &extras, None, None);
-        tables::upsert_ticket(tx, ticket, loaded.state.version, &row).await?;
-        tables::schedule_deadline(tx, id, next_deadline(&loaded.state).map(|(at, _)| at)).await?;
+        let deadline = next_deadline(&loaded.state).map(|(at, _)| at);
+        let row = TicketRow::new(ticket, loaded.state.version, &row, deadline);
+        pending.0.insert(id, row);
         Ok(())
     }
 }
 
+/// The ticket rows a transaction's events leave to write at its end: the latest of each
+/// ticket, in ticket order (so two transactions lock rows in the same order).
+#[derive(Debug, Default)]
+pub struct PendingTickets(BTreeMap<TicketId, TicketRow>);
+
 impl Handler for TicketsProjector {
+    type Pending = PendingTickets;
+
     async fn handle(
         &self,
         tx: &mut PgConnection,
         envelope: &EventEnvelope,
+        pending: &mut PendingTickets,
     ) -> Result<(), HandlerError> {
         match envelope.aggregate_type.as_str() {
             CUSTOMER => {
@@ -86,7 +99,7 @@ impl Handler for TicketsProjector {
                 let event = decode_customer(stored).map_err(poison)?;
                 tables::apply_customer(tx, &event, envelope.aggregate_version).await?;
             }
-            TICKET => self.ticket(tx, envelope).await?,
+            TICKET => self.ticket(envelope, pending).await?,
             other => {
                 return Err(HandlerError::Poison(format!(
                     "unknown aggregate type {other:?}"
@@ -94,6 +107,15 @@ impl Handler for TicketsProjector {
             }
         }
         Ok(())
+    }
+
+    async fn flush(
+        &self,
+        tx: &mut PgConnection,
+        pending: PendingTickets,
+    ) -> Result<(), sqlx::Error> {
+        let rows: Vec<TicketRow> = pending.0.into_values().collect();
+        tables::write_tickets(tx, &rows).await
     }
 }
 

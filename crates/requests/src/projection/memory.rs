@@ -1,0 +1,115 @@
+//! What the projector remembers between events: each request as folded so far, with its stream
+//! decoder, so that an event is folded onto the state its predecessor left instead of reading
+//! and folding the whole stream again, and the children and parent an event involves are
+//! brought up to date with one read of what their streams gained since.
+//!
+//! Memory is only a shortcut, never a source. It holds folds of committed events only (events
+//! the bus delivered, or read from the store), which never change, so a remembered request can
+//! be behind but never wrong: a request is used as remembered only for the event that follows
+//! it directly, and is otherwise first brought up to date from the store
+//! ([`RequestMemory::refresh`]). The map is emptied when it grows past [`MAX_REMEMBERED`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use chain_domain::ids::RequestId;
+use chain_domain::request::{RequestEvent, RequestState, evolve};
+use chain_store::EventStore;
+
+use crate::codec::{CodecError, RequestStreamDecoder, StoredEvent};
+use crate::streams::{LoadError, LoadedRequest, request_stream};
+
+/// Requests remembered before the memory starts afresh.
+pub const MAX_REMEMBERED: usize = 100_000;
+
+/// A request folded up to its `state.version`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Folded {
+    /// The state (its `version` is the stream version folded).
+    pub state: RequestState,
+    /// The stream's decoder, positioned after that version.
+    pub decoder: RequestStreamDecoder,
+}
+
+impl Folded {
+    /// Folds the next event of the stream; returns it.
+    pub fn apply(&mut self, stored: StoredEvent<'_>) -> Result<RequestEvent, CodecError> {
+        let event = self.decoder.decode(stored)?;
+        self.state = evolve(std::mem::take(&mut self.state), &event);
+        Ok(event)
+    }
+
+    /// As a loaded request (without its events).
+    pub fn loaded(&self) -> LoadedRequest {
+        LoadedRequest {
+            state: self.state.clone(),
+            events: Vec::new(),
+            trigger: self.decoder.last_trigger(),
+        }
+    }
+}
+
+/// The projector's memory; shared by its clones.
+#[derive(Debug, Default)]
+pub(crate) struct RequestMemory {
+    requests: Mutex<HashMap<RequestId, Folded>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding it leaves a whole map of committed folds: nothing to repair.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl RequestMemory {
+    /// `id` as remembered (an empty fold when it is not).
+    pub fn get(&self, id: RequestId) -> Folded {
+        lock(&self.requests).get(&id).cloned().unwrap_or_default()
+    }
+
+    /// Remembers `folded` for `id`, unless what is remembered is further on.
+    pub fn remember(&self, id: RequestId, folded: Folded) {
+        let mut requests = lock(&self.requests);
+        if requests.len() >= MAX_REMEMBERED && !requests.contains_key(&id) {
+            requests.clear();
+        }
+        match requests.get(&id) {
+            Some(known) if known.state.version > folded.state.version => {}
+            _ => {
+                requests.insert(id, folded);
+            }
+        }
+    }
+
+    /// `ids` brought up to date: each remembered fold, with what its stream gained since read
+    /// from `store` in one round trip (and remembered).
+    pub async fn refresh(
+        &self,
+        store: &EventStore,
+        ids: impl IntoIterator<Item = RequestId>,
+    ) -> Result<BTreeMap<RequestId, Folded>, LoadError> {
+        let mut folds: BTreeMap<RequestId, Folded> =
+            ids.into_iter().map(|id| (id, self.get(id))).collect();
+        let streams: Vec<_> = folds
+            .iter()
+            .map(|(id, folded)| (request_stream(*id), folded.state.version))
+            .collect();
+        let tails = store.load_tails(&streams).await?;
+        for recorded in &tails {
+            let Ok(id) = recorded.stream.aggregate_id.parse::<RequestId>() else {
+                continue;
+            };
+            if let Some(folded) = folds.get_mut(&id) {
+                folded
+                    .apply(StoredEvent::from(recorded))
+                    .map_err(|source| LoadError::Codec {
+                        stream: request_stream(id),
+                        source,
+                    })?;
+            }
+        }
+        for (id, folded) in &folds {
+            self.remember(*id, folded.clone());
+        }
+        Ok(folds)
+    }
+}
