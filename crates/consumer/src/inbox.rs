@@ -81,3 +81,142 @@ pub(crate) async fn admit(
         },
     })
 }
+
+/// A stream, as (aggregate type, aggregate id).
+type Stream<'a> = (&'a str, &'a str);
+
+/// One batch's events as the inbox sees them: their ids, and for each stream the run of
+/// versions the batch brings.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct BatchRuns<'a> {
+    event_ids: Vec<Uuid>,
+    /// (aggregate type, aggregate id) → (first version, last version), in first-seen order.
+    runs: Vec<(Stream<'a>, (u64, u64))>,
+}
+
+impl<'a> BatchRuns<'a> {
+    /// The runs of `events` (event id, stream, version), in batch order; `None` when a stream's
+    /// versions do not follow one another in the batch (a copy, a gap): the batch then needs
+    /// the one-by-one admission, which tells those apart.
+    pub(crate) fn of(
+        events: impl IntoIterator<Item = (Uuid, (&'a str, &'a str), u64)>,
+    ) -> Option<Self> {
+        let mut batch = Self::default();
+        for (event_id, stream, version) in events {
+            batch.event_ids.push(event_id);
+            match batch.runs.iter_mut().find(|(s, _)| *s == stream) {
+                Some((_, (_, last))) if *last + 1 == version => *last = version,
+                Some(_) => return None,
+                None => batch.runs.push((stream, (version, version))),
+            }
+        }
+        Some(batch)
+    }
+}
+
+/// Admits a whole batch in one round trip when every event in it is new and each stream's run
+/// starts right after the version the stream stands at: marks them all processed, moves each
+/// stream to the end of its run (holding its row lock until the transaction ends), and returns
+/// true. Returns false when any event is not simply next; the caller must then roll the
+/// transaction back and admit the events one by one ([`admit`]).
+pub(crate) async fn admit_all(
+    tx: &mut PgConnection,
+    consumer: &str,
+    batch: &BatchRuns<'_>,
+) -> Result<bool, sqlx::Error> {
+    let version = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let row = sqlx::query(
+        "WITH fresh AS (
+             INSERT INTO inbox_processed (consumer, event_id)
+             SELECT $1, id FROM unnest($2::uuid[]) AS id
+             ON CONFLICT DO NOTHING RETURNING 1),
+         runs AS (
+             SELECT * FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[])
+                 AS r(kind, id, first, last)),
+         moved AS (
+             UPDATE inbox_stream_versions s SET version = runs.last
+             FROM runs
+             WHERE s.consumer = $1 AND s.aggregate_type = runs.kind AND s.aggregate_id = runs.id
+               AND s.version = runs.first - 1
+             RETURNING 1),
+         started AS (
+             INSERT INTO inbox_stream_versions (consumer, aggregate_type, aggregate_id, version)
+             SELECT $1, kind, id, last FROM runs WHERE first = 1
+             ON CONFLICT DO NOTHING RETURNING 1)
+         SELECT (SELECT count(*) FROM fresh) AS fresh,
+                (SELECT count(*) FROM moved) + (SELECT count(*) FROM started) AS moved",
+    )
+    .bind(consumer)
+    .bind(&batch.event_ids)
+    .bind(
+        batch
+            .runs
+            .iter()
+            .map(|((kind, _), _)| *kind)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .runs
+            .iter()
+            .map(|((_, id), _)| *id)
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .runs
+            .iter()
+            .map(|(_, (first, _))| version(*first))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        batch
+            .runs
+            .iter()
+            .map(|(_, (_, last))| version(*last))
+            .collect::<Vec<_>>(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let fresh: i64 = row.try_get("fresh")?;
+    let moved: i64 = row.try_get("moved")?;
+    Ok(usize::try_from(fresh).ok() == Some(batch.event_ids.len())
+        && usize::try_from(moved).ok() == Some(batch.runs.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_batch_groups_each_streams_consecutive_versions_into_one_run() {
+        let batch = BatchRuns::of([
+            (id(1), ("request", "a"), 3),
+            (id(2), ("request", "b"), 1),
+            (id(3), ("request", "a"), 4),
+            (id(4), ("ticket", "a"), 7),
+        ])
+        .expect("every stream runs on");
+        assert_eq!(batch.event_ids, [id(1), id(2), id(3), id(4)]);
+        assert_eq!(
+            batch.runs,
+            [
+                (("request", "a"), (3, 4)),
+                (("request", "b"), (1, 1)),
+                (("ticket", "a"), (7, 7)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_repeated_or_skipped_version_in_a_batch_needs_the_one_by_one_admission() {
+        let a = ("request", "a");
+        assert_eq!(BatchRuns::of([(id(1), a, 3), (id(2), a, 3)]), None);
+        assert_eq!(BatchRuns::of([(id(1), a, 3), (id(2), a, 5)]), None);
+        assert_eq!(BatchRuns::of([(id(1), a, 4), (id(2), a, 3)]), None);
+    }
+}

@@ -1,7 +1,7 @@
 //! The consume loop: pull, admit, handle, commit, ack — or park, or wait.
 
 use crate::dead_letter::{Parked, park};
-use crate::inbox::{Admission, admit};
+use crate::inbox::{Admission, BatchRuns, admit, admit_all};
 use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use chain_proto::customerchain::v1::EventEnvelope;
@@ -320,15 +320,22 @@ impl<H: Handler> EventConsumer<H> {
         &self,
         messages: &[jetstream::Message],
     ) -> Result<Result<Vec<bool>, usize>, sqlx::Error> {
+        let envelopes: Vec<Option<EventEnvelope>> = messages
+            .iter()
+            .map(|m| chain_bus::decode_envelope(&m.payload).ok())
+            .collect();
+        if let Some(applied) = self.try_admitted_batch(messages, &envelopes).await? {
+            return Ok(applied);
+        }
         let mut tx = self.pool.begin().await?;
         let mut pending = H::Pending::default();
         let mut applied = Vec::with_capacity(messages.len());
-        for (index, message) in messages.iter().enumerate() {
-            let Ok(envelope) = chain_bus::decode_envelope(&message.payload) else {
+        for (index, (message, envelope)) in messages.iter().zip(&envelopes).enumerate() {
+            let Some(envelope) = envelope else {
                 return Ok(Err(index));
             };
             let outcome = self
-                .apply_in(&mut tx, &envelope, &mut pending)
+                .apply_in(&mut tx, envelope, &mut pending)
                 .instrument(self.message_span(message))
                 .await?;
             match outcome {
@@ -340,6 +347,51 @@ impl<H: Handler> EventConsumer<H> {
         self.handler.flush(&mut tx, pending).await?;
         tx.commit().await?;
         Ok(Ok(applied))
+    }
+
+    /// [`Self::try_batch`] for the usual batch, every message new and next in its stream, with
+    /// the whole batch admitted in one statement. `None`, with nothing kept, when the batch
+    /// needs each message admitted on its own (a copy, a gap, a race with another replica).
+    async fn try_admitted_batch(
+        &self,
+        messages: &[jetstream::Message],
+        envelopes: &[Option<EventEnvelope>],
+    ) -> Result<Option<Result<Vec<bool>, usize>>, sqlx::Error> {
+        let Some(envelopes) = envelopes
+            .iter()
+            .map(Option::as_ref)
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(None);
+        };
+        let events = envelopes.iter().map(|e| {
+            let id = Uuid::parse_str(&e.event_id).ok()?;
+            let stream = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
+            Some((id, stream, e.aggregate_version))
+        });
+        let Some(batch) = events.collect::<Option<Vec<_>>>().and_then(BatchRuns::of) else {
+            return Ok(None);
+        };
+        let mut tx = self.pool.begin().await?;
+        if !admit_all(&mut tx, &self.config.name, &batch).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let mut pending = H::Pending::default();
+        for (index, (message, envelope)) in messages.iter().zip(envelopes).enumerate() {
+            let handled = self
+                .handler
+                .handle(&mut tx, envelope, &mut pending)
+                .instrument(self.message_span(message))
+                .await;
+            if handled.is_err() {
+                // Rolled back with the transaction; the one-by-one path retries or parks it.
+                return Ok(Some(Err(index)));
+            }
+        }
+        self.handler.flush(&mut tx, pending).await?;
+        tx.commit().await?;
+        Ok(Some(Ok(vec![true; messages.len()])))
     }
 
     /// Handles one message inside its own processing span.

@@ -29,7 +29,7 @@ impl EventStore {
     }
 
     /// The events each of `streams` holds after the version given with it, in one round trip:
-    /// oldest first within a stream, the streams in order of type and id. For a caller that
+    /// the streams in the order given, each oldest first. For a caller that
     /// remembers streams as folded up to some version and must see what they gained since.
     pub async fn load_tails(
         &self,
@@ -39,11 +39,17 @@ impl EventStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {COLUMNS}
-             FROM unnest($1::text[], $2::text[], $3::int8[]) AS tail(kind, id, known)
-             JOIN events ON aggregate_type = tail.kind AND aggregate_id = tail.id
-                        AND aggregate_version > tail.known
-             ORDER BY aggregate_type, aggregate_id, aggregate_version"
+            // LATERAL: one index range scan per stream (a join over the unnested list was
+            // planned as a scan of the whole log).
+            "SELECT e.*
+             FROM unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY
+                  AS tail(kind, id, known, n)
+             CROSS JOIN LATERAL (
+                 SELECT {COLUMNS} FROM events
+                 WHERE aggregate_type = tail.kind AND aggregate_id = tail.id
+                   AND aggregate_version > tail.known
+                 ORDER BY aggregate_version) e
+             ORDER BY tail.n, e.aggregate_version"
         );
         let after = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         sqlx::query(sqlx::AssertSqlSafe(sql))
