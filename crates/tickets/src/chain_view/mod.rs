@@ -52,7 +52,8 @@ use crate::streams::{LoadError, load_ticket, ticket_stream};
 use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
 use memory::{FoldedCase, Memory};
-use tables::CaseVersions;
+use std::collections::BTreeMap;
+use tables::{CaseRows, CaseVersions};
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
 pub const CHAIN_VIEW_NAME: &str = "tickets-chain-view";
@@ -132,12 +133,13 @@ impl ChainView {
         request: RequestId,
         stored: StoredEvent<'_>,
         cause: &EventEnvelope,
+        pending: &mut PendingCases,
     ) -> Result<(), HandlerError> {
         let ticket = versions.ticket;
         let FoldedCase { states, decoders } = self.fold(tx, versions, request, stored).await?;
         let now = clock::now();
         let case = TicketCase::from_states(ticket, states, now);
-        tables::save_case(tx, &case, now).await?;
+        pending.0.insert(ticket, CaseRows::of(&case, now));
         let state = self.ticket_state(ticket, versions.ticket_version).await?;
         let told = self.tell_ticket(tx, &case, state, cause).await?;
         self.memory.remember_case(
@@ -255,14 +257,35 @@ impl ChainView {
     }
 }
 
+/// The cases a transaction's events leave to write at its end: the latest rows of each case,
+/// in ticket order (so two transactions lock rows in the same order). Until then they are
+/// what the transaction's later events must see of their case instead of the tables.
+#[derive(Debug, Default)]
+pub struct PendingCases(BTreeMap<TicketId, CaseRows>);
+
+impl PendingCases {
+    /// `versions` as the case stands in this transaction: the tables, with the versions of
+    /// rows still waiting here written over them.
+    fn overlay(&self, mut versions: CaseVersions) -> CaseVersions {
+        if let Some(rows) = self.0.get(&versions.ticket) {
+            for (request, version) in rows.versions() {
+                if let Some(held) = versions.requests.get_mut(&request) {
+                    *held = version;
+                }
+            }
+        }
+        versions
+    }
+}
+
 impl Handler for ChainView {
-    type Pending = ();
+    type Pending = PendingCases;
 
     async fn handle(
         &self,
         tx: &mut PgConnection,
         envelope: &EventEnvelope,
-        _: &mut (),
+        pending: &mut PendingCases,
     ) -> Result<(), HandlerError> {
         if envelope.aggregate_type != "request" {
             return Ok(());
@@ -320,14 +343,22 @@ impl Handler for ChainView {
         else {
             return Ok(());
         };
+        let versions = pending.overlay(versions);
         let reacted = self
-            .react(tx, &versions, request_id, stored, envelope)
+            .react(tx, &versions, request_id, stored, envelope, pending)
             .await;
         if reacted.is_err() {
             // The transaction rolls back: what was remembered of this ticket may be ahead.
             self.memory.forget(versions.ticket);
         }
         reacted
+    }
+
+    async fn flush(&self, tx: &mut PgConnection, pending: PendingCases) -> Result<(), sqlx::Error> {
+        for rows in pending.0.values() {
+            tables::save_case(tx, rows).await?;
+        }
+        Ok(())
     }
 
     fn after_commit(&self) {

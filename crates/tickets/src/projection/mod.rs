@@ -13,6 +13,7 @@
 //! ticket's stream: both strongly consistent.
 
 pub mod at_risk;
+pub(crate) mod memory;
 pub(crate) mod projector;
 pub(crate) mod tables;
 

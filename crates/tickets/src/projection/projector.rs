@@ -4,7 +4,8 @@
 //!
 //! A ticket row is written from the whole stream as folded now (not just up to the event at
 //! hand): it is always the latest state, so a later event of the same stream rewrites the
-//! same row and nothing goes stale. Ticket rows and deadlines wait for the end of the
+//! same row and nothing goes stale. The next event of a ticket the projector just folded is
+//! folded onto what it remembers (`memory`) instead of reading the stream again. Ticket rows and deadlines wait for the end of the
 //! transaction ([`PendingTickets`]): a batch that brings several events of one ticket (a
 //! `TicketChainObserved` and the `PromiseAtRisk` it led to come together) writes its row once,
 //! and the rows of the whole batch go in one statement.
@@ -16,7 +17,9 @@ use chain_proto::customerchain::v1::EventEnvelope;
 use chain_store::EventStore;
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use super::memory::{FoldedTicket, TicketMemory};
 use super::tables::{self, TicketRow};
 use crate::chain_view::load_error;
 use crate::codec::{CodecError, StoredEvent, TicketExtras, decode_customer};
@@ -40,12 +43,16 @@ pub fn projector_config(layout: &chain_bus::BusLayout) -> ConsumerConfig {
 #[derive(Clone, Debug)]
 pub struct TicketsProjector {
     store: EventStore,
+    memory: Arc<TicketMemory>,
 }
 
 impl TicketsProjector {
     /// A projector reading streams from `store` (the service's own).
     pub fn new(store: EventStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            memory: Arc::default(),
+        }
     }
 
     async fn ticket(
@@ -57,24 +64,41 @@ impl TicketsProjector {
             .aggregate_id
             .parse()
             .map_err(|e| HandlerError::Poison(format!("bad ticket id: {e}")))?;
-        let loaded = load_ticket(&self.store, id).await.map_err(load_error)?;
-        let Some(ticket) = loaded.ticket() else {
+        let version = envelope.aggregate_version;
+        let folded = match self.memory.before(id, version) {
+            Some(mut folded) => {
+                let stored = StoredEvent::from_envelope(envelope).map_err(poison)?;
+                folded.apply(stored).map_err(poison)?;
+                folded
+            }
+            None => {
+                let loaded = load_ticket(&self.store, id).await.map_err(load_error)?;
+                let recorded = loaded.recorded.iter().map(StoredEvent::from);
+                let extras = TicketExtras::of(recorded).map_err(poison)?;
+                FoldedTicket {
+                    state: loaded.state,
+                    extras,
+                }
+            }
+        };
+        let Some(ticket) = folded.state.ticket.as_ref() else {
             return Err(HandlerError::Transient(format!(
                 "ticket {id} has no events in the store yet"
             )));
         };
-        if loaded.state.version < envelope.aggregate_version {
+        if folded.state.version < version {
             return Err(HandlerError::Transient(format!(
-                "ticket {id} is at version {} in the store, behind event {}",
-                loaded.state.version, envelope.aggregate_version
+                "ticket {id} is at version {} in the store, behind event {version}",
+                folded.state.version
             )));
         }
-        let extras =
-            TicketExtras::of(loaded.recorded.iter().map(StoredEvent::from)).map_err(poison)?;
-        let row = view::ticket(ticket, loaded.state.version, &extras, None, None);
-        let deadline = next_deadline(&loaded.state).map(|(at, _)| at);
-        let row = TicketRow::new(ticket, loaded.state.version, &row, deadline);
-        pending.0.insert(id, row);
+        let row = view::ticket(ticket, folded.state.version, &folded.extras, None, None);
+        let deadline = next_deadline(&folded.state).map(|(at, _)| at);
+        pending.0.insert(
+            id,
+            TicketRow::new(ticket, folded.state.version, &row, deadline),
+        );
+        self.memory.remember(id, folded);
         Ok(())
     }
 }
