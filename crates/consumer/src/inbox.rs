@@ -133,18 +133,26 @@ pub(crate) async fn admit_all(
          runs AS (
              SELECT * FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[])
                  AS r(kind, id, first, last)),
+         -- An upsert, so each stream is found through the primary key whatever the plan.
          moved AS (
-             UPDATE inbox_stream_versions s SET version = runs.last
-             FROM runs
-             WHERE s.consumer = $1 AND s.aggregate_type = runs.kind AND s.aggregate_id = runs.id
-               AND s.version = runs.first - 1
-             RETURNING 1),
-         started AS (
-             INSERT INTO inbox_stream_versions (consumer, aggregate_type, aggregate_id, version)
-             SELECT $1, kind, id, last FROM runs WHERE first = 1
-             ON CONFLICT DO NOTHING RETURNING 1)
+             INSERT INTO inbox_stream_versions AS s (consumer, aggregate_type, aggregate_id,
+                                                     version)
+             SELECT $1, kind, id, last FROM runs
+             -- A scalar subquery with LIMIT is looked up per run; an EXISTS was planned as
+             -- one hashed read of every stream of the consumer.
+             WHERE first = 1
+                OR (SELECT true FROM inbox_stream_versions v
+                    WHERE v.consumer = $1 AND v.aggregate_type = runs.kind
+                      AND v.aggregate_id = runs.id
+                    LIMIT 1)
+             ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
+             SET version = EXCLUDED.version
+             WHERE s.version = (SELECT r.first - 1 FROM runs r
+                                WHERE r.kind = EXCLUDED.aggregate_type
+                                  AND r.id = EXCLUDED.aggregate_id)
+             RETURNING 1)
          SELECT (SELECT count(*) FROM fresh) AS fresh,
-                (SELECT count(*) FROM moved) + (SELECT count(*) FROM started) AS moved",
+                (SELECT count(*) FROM moved) AS moved",
     )
     .bind(consumer)
     .bind(&batch.event_ids)

@@ -212,9 +212,10 @@ pub(crate) async fn write_requests(
              WHERE (deadlines.due_at, deadlines.kind)
                    IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.kind)
              RETURNING 1),
+         -- Through the key whatever the plan (joined, a cached plan scanned the table).
          removed AS (
-             DELETE FROM deadlines d USING r
-             WHERE d.request_id = r.request_id AND r.deadline_at IS NULL)
+             DELETE FROM deadlines
+             WHERE request_id = ANY (ARRAY(SELECT request_id FROM r WHERE deadline_at IS NULL)))
          SELECT pg_notify('chain_deadlines', '') WHERE EXISTS (SELECT 1 FROM scheduled)",
     )
     .bind(column(|r| r.request_id))

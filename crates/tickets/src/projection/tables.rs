@@ -171,9 +171,10 @@ pub(crate) async fn write_tickets(
              ON CONFLICT (ticket_id) DO UPDATE SET due_at = EXCLUDED.due_at
              WHERE deadlines.due_at IS DISTINCT FROM EXCLUDED.due_at
              RETURNING 1),
+         -- Through the key whatever the plan (joined, a cached plan scanned the table).
          removed AS (
-             DELETE FROM deadlines d USING r
-             WHERE d.ticket_id = r.ticket_id AND r.deadline_at IS NULL)
+             DELETE FROM deadlines
+             WHERE ticket_id = ANY (ARRAY(SELECT ticket_id FROM r WHERE deadline_at IS NULL)))
          SELECT pg_notify('{DEADLINES_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM scheduled)"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
