@@ -17,21 +17,26 @@ use tokio_util::sync::CancellationToken;
 const SERVICE: &str = "requests";
 
 /// Appends each applied event to a projection table, so the final state shows order and
-/// multiplicity. Event types steer failures: `Poison` is refused, `Flaky` fails its first two
-/// deliveries, `Broken` always fails.
+/// multiplicity. It holds the rows until the end of the transaction (`Handler::flush`), so a
+/// row written twice or lost would show a batch whose pending writes outlived its rollback, or
+/// a commit without its flush. Event types steer failures: `Poison` is refused, `Flaky` fails
+/// its first two deliveries, `Broken` always fails.
 #[derive(Default)]
 struct Recorder {
     flaky_failures: AtomicU32,
 }
 
+/// The rows a transaction's events leave to write: (aggregate id, version, event type).
+type Rows = Vec<(String, i64, String)>;
+
 impl Handler for Recorder {
-    type Pending = ();
+    type Pending = Rows;
 
     async fn handle(
         &self,
-        tx: &mut PgConnection,
+        _: &mut PgConnection,
         event: &EventEnvelope,
-        _: &mut (),
+        pending: &mut Rows,
     ) -> Result<(), HandlerError> {
         match event.event_type.as_str() {
             "test.Poison" => {
@@ -45,12 +50,26 @@ impl Handler for Recorder {
             }
             _ => {}
         }
-        sqlx::query("INSERT INTO applied (aggregate_id, version, event_type) VALUES ($1, $2, $3)")
-            .bind(&event.aggregate_id)
-            .bind(i64::try_from(event.aggregate_version).expect("small version"))
-            .bind(&event.event_type)
+        let version = i64::try_from(event.aggregate_version).expect("small version");
+        pending.push((
+            event.aggregate_id.clone(),
+            version,
+            event.event_type.clone(),
+        ));
+        Ok(())
+    }
+
+    async fn flush(&self, tx: &mut PgConnection, pending: Rows) -> Result<(), sqlx::Error> {
+        for (aggregate_id, version, event_type) in pending {
+            sqlx::query(
+                "INSERT INTO applied (aggregate_id, version, event_type) VALUES ($1, $2, $3)",
+            )
+            .bind(aggregate_id)
+            .bind(version)
+            .bind(event_type)
             .execute(&mut *tx)
             .await?;
+        }
         Ok(())
     }
 }
