@@ -33,7 +33,7 @@ use chain_consumer::{ConsumerConfig, Handler, HandlerError, PendingCounts};
 use std::sync::Arc;
 
 use chain_domain::customer::CustomerStanding;
-use chain_domain::ids::{RequestId, TicketId};
+use chain_domain::ids::{CustomerId, RequestId, TicketId};
 use chain_domain::request::RequestEvent;
 use chain_domain::ticket::{TicketEvent, TicketState};
 use chain_proto::customerchain::v1 as pb;
@@ -52,7 +52,7 @@ use crate::streams::{LoadError, load_ticket, ticket_stream};
 use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
 use memory::{FoldedCase, Memory};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use tables::{CaseRows, CaseVersions};
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
@@ -139,9 +139,9 @@ impl ChainView {
         let FoldedCase { states, decoders } = self.fold(tx, versions, request, stored).await?;
         let now = clock::now();
         let case = TicketCase::from_states(ticket, states, now);
-        pending.0.insert(ticket, CaseRows::of(&case, now));
+        pending.cases.insert(ticket, CaseRows::of(&case, now));
         let state = self.ticket_state(ticket, versions.ticket_version).await?;
-        let told = self.tell_ticket(tx, &case, state, cause).await?;
+        let told = self.tell_ticket(tx, &case, state, cause, pending).await?;
         self.memory.remember_case(
             ticket,
             FoldedCase {
@@ -179,6 +179,7 @@ impl ChainView {
         case: &TicketCase,
         state: TicketState,
         cause: &EventEnvelope,
+        pending: &mut PendingCases,
     ) -> Result<Option<TicketState>, HandlerError> {
         let Some(ticket) = state.ticket.as_ref() else {
             // The ticket is not (yet) known here: MakePromise catches up with the chain.
@@ -197,9 +198,16 @@ impl ChainView {
             span.record("chain.customer_tier", ticket.standing.tier.as_str());
             return Ok(Some(state));
         }
-        let standing = tiers::standing(tx, ticket.customer_id)
-            .await?
-            .unwrap_or(ticket.standing);
+        let standing = match pending.standings.get(&ticket.customer_id) {
+            Some(standing) => *standing,
+            None => {
+                let read = tiers::standing(tx, ticket.customer_id)
+                    .await?
+                    .unwrap_or(ticket.standing);
+                pending.standings.insert(ticket.customer_id, read);
+                read
+            }
+        };
         span.record("chain.customer_tier", standing.tier.as_str());
         let events = if standing == ticket.standing {
             events
@@ -259,15 +267,20 @@ impl ChainView {
 
 /// The cases a transaction's events leave to write at its end: the latest rows of each case,
 /// in ticket order (so two transactions lock rows in the same order). Until then they are
-/// what the transaction's later events must see of their case instead of the tables.
+/// what the transaction's later events must see of their case instead of the tables. Beside
+/// them, the customers' standings read in the transaction: the several reactions of one turn
+/// read their customer once.
 #[derive(Debug, Default)]
-pub struct PendingCases(BTreeMap<TicketId, CaseRows>);
+pub struct PendingCases {
+    cases: BTreeMap<TicketId, CaseRows>,
+    standings: HashMap<CustomerId, CustomerStanding>,
+}
 
 impl PendingCases {
     /// `versions` as the case stands in this transaction: the tables, with the versions of
     /// rows still waiting here written over them.
     fn overlay(&self, mut versions: CaseVersions) -> CaseVersions {
-        if let Some(rows) = self.0.get(&versions.ticket) {
+        if let Some(rows) = self.cases.get(&versions.ticket) {
             for (request, version) in rows.versions() {
                 if let Some(held) = versions.requests.get_mut(&request) {
                     *held = version;
@@ -355,7 +368,7 @@ impl Handler for ChainView {
     }
 
     async fn flush(&self, tx: &mut PgConnection, pending: PendingCases) -> Result<(), sqlx::Error> {
-        for rows in pending.0.values() {
+        for rows in pending.cases.values() {
             tables::save_case(tx, rows).await?;
         }
         Ok(())
