@@ -11,8 +11,9 @@
 //! hand): it is always the latest state, so a later event of the same stream rewrites the
 //! same row and nothing goes stale. Request rows and deadlines wait for the end of the
 //! transaction ([`PendingRequests`]): a batch that brings several events of one request (a
-//! parent's `RequestChildObserved` and `RequestAtRisk` come together) writes its row once, and
-//! the rows of the whole batch go in one statement.
+//! parent's `RequestChildObserved` and `RequestAtRisk` come together) writes its row once, the
+//! children its rows' time ledgers need are read once for the batch, and the rows of the whole
+//! batch go in one statement.
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError};
 use chain_domain::deadline::next_deadline;
@@ -21,7 +22,7 @@ use chain_domain::ledger::ledger;
 use chain_domain::request::{Request, RequestEvent};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
-use chain_store::EventStore;
+use chain_store::{EventStore, StoreError};
 use sqlx::PgConnection;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -103,6 +104,46 @@ impl RequestsProjector {
         Ok((own, event))
     }
 
+    /// The rows of `pending`, each with its time ledger over its children as they stand now
+    /// (read in one round trip for them all).
+    async fn rows(&self, pending: &PendingRequests) -> Result<Vec<RequestRow>, StoreError> {
+        let children = pending
+            .0
+            .values()
+            .filter_map(|folded| folded.state.request.as_ref())
+            .flat_map(|request| request.children.keys().copied());
+        let children = match self.memory.refresh(&self.store, children).await {
+            Ok(children) => children,
+            Err(LoadError::Store(error)) => return Err(error),
+            Err(LoadError::Codec { stream, source }) => {
+                // Corrupt history below: the rows are still written (a read model must not
+                // stop the stream), with ledgers that leave the children out.
+                tracing::error!(%stream, error = %source, "a child's events do not decode");
+                BTreeMap::new()
+            }
+        };
+        let now = clock::now();
+        let rows = pending.0.values().filter_map(|folded| {
+            let request = folded.state.request.as_ref()?;
+            let kids: Vec<&Request> = request
+                .children
+                .keys()
+                .filter_map(|child| children.get(child)?.state.request.as_ref())
+                .collect();
+            let spent = ledger(request, &kids, now);
+            let trigger = folded.decoder.last_trigger();
+            let view = view::request(request, folded.state.version, trigger, Some(&spent));
+            let deadline = next_deadline(&folded.state);
+            Some(RequestRow::new(
+                request,
+                folded.state.version,
+                &view,
+                deadline,
+            ))
+        });
+        Ok(rows.collect())
+    }
+
     async fn request(
         &self,
         tx: &mut PgConnection,
@@ -127,34 +168,16 @@ impl RequestsProjector {
             "chain.case_id",
             tracing::field::display(request.case_id.as_uuid()),
         );
-        // The children (for the time ledger) and the parent to tell, up to date in one read.
         let tell = propagation::parent_to_tell(&own.state, &event);
-        let related = request
-            .children
-            .keys()
-            .copied()
-            .chain(tell.as_ref().map(|(parent, _)| *parent));
-        let related = self
-            .memory
-            .refresh(&self.store, related)
-            .await
-            .map_err(load_error)?;
-        let kids: Vec<&Request> = request
-            .children
-            .keys()
-            .filter_map(|child| related.get(child)?.state.request.as_ref())
-            .collect();
-        let spent = ledger(request, &kids, clock::now());
-        let trigger = own.decoder.last_trigger();
-        let row = view::request(request, own.state.version, trigger, Some(&spent));
-        let deadline = next_deadline(&own.state);
-        let row = RequestRow::new(request, own.state.version, &row, deadline);
-        pending.0.insert(id, row);
-
         if let Some((parent_id, command)) = tell {
-            let parent = related
-                .get(&parent_id)
-                .map(Folded::loaded)
+            // The parent as it stands now in the store (a command may have moved it).
+            let parent = self
+                .memory
+                .refresh(&self.store, [parent_id])
+                .await
+                .map_err(load_error)?
+                .remove(&parent_id)
+                .map(|parent| parent.loaded())
                 .unwrap_or_default();
             let child = (id, own.loaded());
             propagation::tell_parent(
@@ -167,14 +190,16 @@ impl RequestsProjector {
             )
             .await?;
         }
+        pending.0.insert(id, own);
         Ok(())
     }
 }
 
-/// The request rows a transaction's events leave to write at its end: the latest of each
-/// request, in request order (so two transactions lock rows in the same order).
+/// The requests a transaction's events leave to write at its end: the latest fold of each
+/// request, in request order (so two transactions lock rows in the same order). Their rows are
+/// made at the end too, with their children's states read once for the whole transaction.
 #[derive(Debug, Default)]
-pub struct PendingRequests(BTreeMap<RequestId, RequestRow>);
+pub struct PendingRequests(BTreeMap<RequestId, Folded>);
 
 impl Handler for RequestsProjector {
     type Pending = PendingRequests;
@@ -210,7 +235,10 @@ impl Handler for RequestsProjector {
         tx: &mut PgConnection,
         pending: PendingRequests,
     ) -> Result<(), sqlx::Error> {
-        let rows: Vec<RequestRow> = pending.0.into_values().collect();
+        let rows = self.rows(&pending).await.map_err(|error| match error {
+            StoreError::Database(error) => error,
+            other => sqlx::Error::Protocol(other.to_string()),
+        })?;
         tables::write_requests(tx, &rows).await
     }
 
