@@ -1,5 +1,6 @@
 //! The inbox: which events a consumer applied and how far each aggregate stream got, checked
-//! and moved inside the same transaction as the projection change.
+//! and moved inside the same transaction as the projection change, one event at a time
+//! ([`admit`]) or a whole batch at once ([`admit_all`]).
 
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -99,7 +100,7 @@ impl<'a> BatchRuns<'a> {
     /// versions do not follow one another in the batch (a copy, a gap): the batch then needs
     /// the one-by-one admission, which tells those apart.
     pub(crate) fn of(
-        events: impl IntoIterator<Item = (Uuid, (&'a str, &'a str), u64)>,
+        events: impl IntoIterator<Item = (Uuid, Stream<'a>, u64)>,
     ) -> Option<Self> {
         let mut batch = Self::default();
         for (event_id, stream, version) in events {

@@ -8,6 +8,11 @@
 //! cannot be decoded, that the handler refuses, or that keeps failing until its last delivery, is
 //! written to `dead_letters` with its reason and terminated, so later messages keep flowing.
 //!
+//! Messages that arrive together share a transaction: admitted in one statement when each is
+//! new and next in its stream, handled in order, then the handler's [`Handler::flush`] writes
+//! what they gathered (`Handler::Pending`) before the commit. Anything out of the ordinary
+//! sends the batch back to the message-by-message path above.
+//!
 //! Ordering is per aggregate, so a consumer must receive whole aggregate streams: filter on
 //! `<root>.v1.<service>.<aggregate>.>` or wider, never on single event types.
 
