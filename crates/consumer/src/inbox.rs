@@ -99,9 +99,7 @@ impl<'a> BatchRuns<'a> {
     /// The runs of `events` (event id, stream, version), in batch order; `None` when a stream's
     /// versions do not follow one another in the batch (a copy, a gap): the batch then needs
     /// the one-by-one admission, which tells those apart.
-    pub(crate) fn of(
-        events: impl IntoIterator<Item = (Uuid, Stream<'a>, u64)>,
-    ) -> Option<Self> {
+    pub(crate) fn of(events: impl IntoIterator<Item = (Uuid, Stream<'a>, u64)>) -> Option<Self> {
         let mut batch = Self::default();
         for (event_id, stream, version) in events {
             batch.event_ids.push(event_id);

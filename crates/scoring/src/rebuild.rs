@@ -136,11 +136,29 @@ impl EventSource {
         &mut self,
         store: InputStore,
     ) -> Result<Vec<pb::EventEnvelope>, RebuildError> {
+        let read_error = |e: chain_store::StoreError| RebuildError::Read {
+            store,
+            reason: e.to_string(),
+        };
+        // Read from a store, the history ends at what had committed when the rebuild began:
+        // an empty page below that only means an older transaction elsewhere on the server
+        // still holds the read back. (Through `ReadEvents` an empty page still ends it: the
+        // RPC does not yet say whether its store had more committed.)
+        let mark = match self {
+            Self::Store(events) => Some(events.commit_mark().await.map_err(read_error)?),
+            _ => None,
+        };
         let mut events = Vec::new();
         let mut after = String::new();
         loop {
             let page = self.page(store, &after, PAGE).await?;
             let Some(last) = page.last() else {
+                if let (Self::Store(source), Some(mark)) = (&*self, &mark)
+                    && !source.reads_past(mark).await.map_err(read_error)?
+                {
+                    tokio::time::sleep(chain_store::HORIZON_RETRY).await;
+                    continue;
+                }
                 return Ok(events);
             };
             if last.position.is_empty() {

@@ -18,6 +18,7 @@ pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 pub use feed::{ChangeFeed, Changes};
+pub use read::CommitMark;
 pub use since::{CommitSnapshot, CommittedSince};
 
 use sqlx::PgPool;

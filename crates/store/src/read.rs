@@ -5,6 +5,10 @@ use crate::{EventMetadata, EventStore, Position, RecordedEvent, StoreError, Stre
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+/// What had committed at a moment, as [`EventStore::commit_mark`] took it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitMark(String);
+
 pub(crate) const COLUMNS: &str =
     "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
     aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
@@ -155,6 +159,27 @@ impl EventStore {
         .fetch_optional(self.pool())
         .await?;
         Ok(next.is_some())
+    }
+
+    /// A mark of what has committed so far: once [`EventStore::reads_past`] says so,
+    /// [`EventStore::read_all`] can return every event committed before the mark was taken
+    /// (until then the oldest transaction running anywhere on the server may hold some back).
+    pub async fn commit_mark(&self) -> Result<CommitMark, StoreError> {
+        let xmax: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmax(pg_current_snapshot())::text")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(CommitMark(xmax))
+    }
+
+    /// Whether [`EventStore::read_all`] now reaches past `mark`.
+    pub async fn reads_past(&self, mark: &CommitMark) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::text::xid8")
+                .bind(&mark.0)
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// The commit-order position of the newest event that [`read_all`](Self::read_all) could
