@@ -5,10 +5,10 @@
 //! A ticket row is written from the whole stream as folded now (not just up to the event at
 //! hand): it is always the latest state, so a later event of the same stream rewrites the
 //! same row and nothing goes stale. The next event of a ticket the projector just folded is
-//! folded onto what it remembers (`memory`) instead of reading the stream again. Ticket rows and deadlines wait for the end of the
-//! transaction ([`PendingTickets`]): a batch that brings several events of one ticket (a
-//! `TicketChainObserved` and the `PromiseAtRisk` it led to come together) writes its row once,
-//! and the rows of the whole batch go in one statement.
+//! folded onto what it remembers (`memory`) instead of reading the stream again. Ticket rows
+//! and deadlines wait for the end of the transaction ([`PendingTickets`]): a batch that brings
+//! several events of one ticket (a `TicketChainObserved` and the `PromiseAtRisk` it led to come
+//! together) writes its row once, and the rows of the whole batch go in one statement.
 
 use chain_consumer::{ConsumerConfig, Handler, HandlerError};
 use chain_domain::ids::TicketId;
