@@ -21,6 +21,7 @@ mod dead_letter;
 mod error;
 mod handler;
 mod inbox;
+mod memory;
 mod pending_counts;
 mod run;
 
@@ -28,6 +29,7 @@ pub use config::ConsumerConfig;
 pub use dead_letter::{DeadLetter, list_dead_letters};
 pub use error::ConsumerError;
 pub use handler::{Handler, HandlerError};
+pub use memory::HandlerMemory;
 pub use pending_counts::PendingCounts;
 pub use run::{ConsumerStats, EventConsumer};
 

@@ -9,9 +9,9 @@
 //! it directly, and is otherwise first brought up to date from the store
 //! ([`RequestMemory::refresh`]). The map is emptied when it grows past [`MAX_REMEMBERED`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
 
+use chain_consumer::HandlerMemory;
 use chain_domain::ids::RequestId;
 use chain_domain::request::{RequestEvent, RequestState, evolve};
 use chain_store::EventStore;
@@ -50,34 +50,26 @@ impl Folded {
 }
 
 /// The projector's memory; shared by its clones.
-#[derive(Debug, Default)]
-pub(crate) struct RequestMemory {
-    requests: Mutex<HashMap<RequestId, Folded>>,
-}
+#[derive(Debug)]
+pub(crate) struct RequestMemory(HandlerMemory<RequestId, Folded>);
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding it leaves a whole map of committed folds: nothing to repair.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Default for RequestMemory {
+    fn default() -> Self {
+        Self(HandlerMemory::new(MAX_REMEMBERED))
+    }
 }
 
 impl RequestMemory {
     /// `id` as remembered (an empty fold when it is not).
     pub fn get(&self, id: RequestId) -> Folded {
-        lock(&self.requests).get(&id).cloned().unwrap_or_default()
+        self.0.get_if(&id, |_| true).unwrap_or_default()
     }
 
     /// Remembers `folded` for `id`, unless what is remembered is further on.
     pub fn remember(&self, id: RequestId, folded: Folded) {
-        let mut requests = lock(&self.requests);
-        if requests.len() >= MAX_REMEMBERED && !requests.contains_key(&id) {
-            requests.clear();
-        }
-        match requests.get(&id) {
-            Some(known) if known.state.version > folded.state.version => {}
-            _ => {
-                requests.insert(id, folded);
-            }
-        }
+        let version = folded.state.version;
+        self.0
+            .remember_unless(id, folded, |known| known.state.version > version);
     }
 
     /// `ids` brought up to date: each remembered fold, with what its stream gained since read

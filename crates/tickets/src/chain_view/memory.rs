@@ -9,9 +9,9 @@
 //! another replica's work, makes them differ, and the case or ticket is read again. Both
 //! maps are emptied when they grow past [`MAX_REMEMBERED`] entries.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeMap;
 
+use chain_consumer::HandlerMemory;
 use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::request::{RequestState, evolve};
 use chain_domain::ticket::TicketState;
@@ -48,24 +48,19 @@ impl FoldedCase {
 }
 
 /// The chain view's memory; shared by its clones.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Memory {
-    cases: Mutex<HashMap<TicketId, FoldedCase>>,
-    tickets: Mutex<HashMap<TicketId, TicketState>>,
+    cases: HandlerMemory<TicketId, FoldedCase>,
+    tickets: HandlerMemory<TicketId, TicketState>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding it leaves a whole map: at worst a stale entry, which the
-    // version checks catch.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn remember<T>(map: &Mutex<HashMap<TicketId, T>>, ticket: TicketId, value: T) {
-    let mut map = lock(map);
-    if map.len() >= MAX_REMEMBERED && !map.contains_key(&ticket) {
-        map.clear();
+impl Default for Memory {
+    fn default() -> Self {
+        Self {
+            cases: HandlerMemory::new(MAX_REMEMBERED),
+            tickets: HandlerMemory::new(MAX_REMEMBERED),
+        }
     }
-    map.insert(ticket, value);
 }
 
 impl Memory {
@@ -75,41 +70,37 @@ impl Memory {
         ticket: TicketId,
         committed: &BTreeMap<RequestId, u64>,
     ) -> Option<FoldedCase> {
-        lock(&self.cases)
-            .get(&ticket)
-            .filter(|case| case.agrees_with(committed))
-            .cloned()
+        self.cases
+            .get_if(&ticket, |case| case.agrees_with(committed))
     }
 
     /// The versions remembered for `ticket`'s case (for diagnostics).
     pub fn versions(&self, ticket: TicketId) -> Option<BTreeMap<RequestId, u64>> {
-        lock(&self.cases)
-            .get(&ticket)
-            .map(|case| case.states.iter().map(|(id, s)| (*id, s.version)).collect())
+        self.cases.inspect(&ticket, |case| {
+            case.states.iter().map(|(id, s)| (*id, s.version)).collect()
+        })
     }
 
     /// The ticket as remembered, if it is at stream version `version`.
     pub fn ticket(&self, ticket: TicketId, version: u64) -> Option<TicketState> {
-        lock(&self.tickets)
-            .get(&ticket)
-            .filter(|state| state.version == version)
-            .cloned()
+        self.tickets
+            .get_if(&ticket, |state| state.version == version)
     }
 
     /// Remembers the case of `ticket` after an event.
     pub fn remember_case(&self, ticket: TicketId, case: FoldedCase) {
-        remember(&self.cases, ticket, case);
+        self.cases.remember(ticket, case);
     }
 
     /// Remembers `ticket`'s state after an event.
     pub fn remember_ticket(&self, ticket: TicketId, state: TicketState) {
-        remember(&self.tickets, ticket, state);
+        self.tickets.remember(ticket, state);
     }
 
     /// Forgets everything about `ticket` (its event failed: the next one reads afresh).
     pub fn forget(&self, ticket: TicketId) {
-        lock(&self.cases).remove(&ticket);
-        lock(&self.tickets).remove(&ticket);
+        self.cases.forget(&ticket);
+        self.tickets.forget(&ticket);
     }
 }
 

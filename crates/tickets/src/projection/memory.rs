@@ -7,9 +7,7 @@
 //! directly follows what it holds; any other event reads the stream. The map is emptied when
 //! it grows past [`MAX_REMEMBERED`].
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
+use chain_consumer::HandlerMemory;
 use chain_domain::ids::TicketId;
 use chain_domain::ticket::{TicketState, evolve};
 
@@ -38,31 +36,24 @@ impl FoldedTicket {
 }
 
 /// The projector's memory; shared by its clones.
-#[derive(Debug, Default)]
-pub(crate) struct TicketMemory {
-    tickets: Mutex<HashMap<TicketId, FoldedTicket>>,
-}
+#[derive(Debug)]
+pub(crate) struct TicketMemory(HandlerMemory<TicketId, FoldedTicket>);
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding it leaves a whole map of committed folds: nothing to repair.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+impl Default for TicketMemory {
+    fn default() -> Self {
+        Self(HandlerMemory::new(MAX_REMEMBERED))
+    }
 }
 
 impl TicketMemory {
     /// `id` as remembered, if it stands just before stream version `version`.
     pub fn before(&self, id: TicketId, version: u64) -> Option<FoldedTicket> {
-        lock(&self.tickets)
-            .get(&id)
-            .filter(|folded| folded.state.version + 1 == version)
-            .cloned()
+        self.0
+            .get_if(&id, |folded| folded.state.version + 1 == version)
     }
 
     /// Remembers `folded` for `id`.
     pub fn remember(&self, id: TicketId, folded: FoldedTicket) {
-        let mut tickets = lock(&self.tickets);
-        if tickets.len() >= MAX_REMEMBERED && !tickets.contains_key(&id) {
-            tickets.clear();
-        }
-        tickets.insert(id, folded);
+        self.0.remember(id, folded);
     }
 }
