@@ -124,6 +124,12 @@ pub(crate) async fn admit_all(
     batch: &BatchRuns<'_>,
 ) -> Result<bool, sqlx::Error> {
     let version = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let (kinds, ids): (Vec<&str>, Vec<&str>) = batch.runs.iter().map(|(stream, _)| *stream).unzip();
+    let (firsts, lasts): (Vec<i64>, Vec<i64>) = batch
+        .runs
+        .iter()
+        .map(|(_, (first, last))| (version(*first), version(*last)))
+        .unzip();
     let row = sqlx::query(
         "WITH fresh AS (
              INSERT INTO inbox_processed (consumer, event_id)
@@ -155,34 +161,10 @@ pub(crate) async fn admit_all(
     )
     .bind(consumer)
     .bind(&batch.event_ids)
-    .bind(
-        batch
-            .runs
-            .iter()
-            .map(|((kind, _), _)| *kind)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .runs
-            .iter()
-            .map(|((_, id), _)| *id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .runs
-            .iter()
-            .map(|(_, (first, _))| version(*first))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        batch
-            .runs
-            .iter()
-            .map(|(_, (_, last))| version(*last))
-            .collect::<Vec<_>>(),
-    )
+    .bind(kinds)
+    .bind(ids)
+    .bind(firsts)
+    .bind(lasts)
     .fetch_one(&mut *tx)
     .await?;
     let fresh: i64 = row.try_get("fresh")?;
