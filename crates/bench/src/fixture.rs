@@ -75,8 +75,13 @@ impl BenchDatabase {
         Ok(pool)
     }
 
-    /// Drops the database, even with connections still open.
+    /// Drops the database, even with connections still open; keeps it when
+    /// `BENCH_KEEP_DATABASES` is set, to look into after a run.
     pub async fn drop_database(self) -> anyhow::Result<()> {
+        if std::env::var_os("BENCH_KEEP_DATABASES").is_some() {
+            eprintln!("kept database {}", self.name);
+            return Ok(());
+        }
         let mut admin = PgConnection::connect(&self.admin_url)
             .await
             .with_context(|| format!("connecting to {}", redacted(&self.admin_url)))?;

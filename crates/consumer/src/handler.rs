@@ -30,6 +30,21 @@ pub trait Handler: Send + Sync + 'static {
     /// statement. `()` for a handler that writes as it goes.
     type Pending: Default + Send;
 
+    /// Runs before a transaction's events are handled, once, with all of them (each admitted):
+    /// what a handler would read or write for every event it can do here in one statement, and
+    /// leave in `pending` for [`Handler::handle`]. Every event handled was first prepared in the
+    /// same transaction. An error rolls the transaction back; its events are then applied one
+    /// by one, each prepared on its own, so the event at fault is singled out.
+    fn prepare(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        pending: &mut Self::Pending,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = (tx, events, pending);
+        std::future::ready(Ok(()))
+    }
+
     /// Applies `event` using `tx`, leaving in `pending` what is to be written at the end of the
     /// transaction. Returning an error rolls the whole transaction back, `pending` with it.
     fn handle(

@@ -378,6 +378,16 @@ impl<H: Handler> EventConsumer<H> {
             return Ok(None);
         }
         let mut pending = H::Pending::default();
+        if let Err(error) = self
+            .handler
+            .prepare(&mut tx, &envelopes, &mut pending)
+            .await
+        {
+            debug!(consumer = %self.config.name, %error, "batch not prepared; one by one");
+            tx.rollback().await?;
+            self.handler.after_rollback();
+            return Ok(None);
+        }
         for (index, (message, envelope)) in messages.iter().zip(envelopes).enumerate() {
             let handled = self
                 .handler
@@ -561,12 +571,23 @@ impl<H: Handler> EventConsumer<H> {
                 Outcome::Gap(expected)
             }
             Admission::Lost => Outcome::Lost,
-            Admission::Next => match self.handler.handle(tx, envelope, pending).await {
+            Admission::Next => match self.prepare_and_handle(tx, envelope, pending).await {
                 Err(HandlerError::Poison(reason)) => Outcome::Park(reason),
                 Err(HandlerError::Transient(reason)) => Outcome::Failed(reason),
                 Ok(()) => Outcome::Applied,
             },
         })
+    }
+
+    /// Prepares `envelope` on its own, then handles it.
+    async fn prepare_and_handle(
+        &self,
+        tx: &mut PgConnection,
+        envelope: &EventEnvelope,
+        pending: &mut H::Pending,
+    ) -> Result<(), HandlerError> {
+        self.handler.prepare(tx, &[envelope], pending).await?;
+        self.handler.handle(tx, envelope, pending).await
     }
 }
 

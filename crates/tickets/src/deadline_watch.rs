@@ -41,7 +41,9 @@ use crate::streams::{LoadError, load_ticket, ticket_stream};
 pub struct DeadlineWatchConfig {
     /// Deadlines locked and fired per transaction.
     pub batch_size: u32,
-    /// The longest sleep between rounds (also the fallback when no `NOTIFY` arrives).
+    /// The longest sleep between rounds (also the fallback when no `NOTIFY` arrives). Longer
+    /// than [`crate::projection::DEADLINE_NOTICE`], a deadline scheduled to fall due within it
+    /// may fire up to this much late.
     pub max_sleep: Duration,
     /// The pause after a round that had to leave a deadline for later (a lost race), so the
     /// watch does not spin on it.
@@ -52,7 +54,7 @@ impl Default for DeadlineWatchConfig {
     fn default() -> Self {
         Self {
             batch_size: 100,
-            max_sleep: Duration::from_secs(1),
+            max_sleep: crate::projection::DEADLINE_NOTICE,
             retry_pause: Duration::from_millis(50),
         }
     }

@@ -101,7 +101,8 @@ pub async fn deployment_currency(
     Ok(code.and_then(|c| c.parse().ok()))
 }
 
-fn decode(row: &sqlx::postgres::PgRow) -> Result<CustomerRow, sqlx::Error> {
+/// A customer from a row holding `customer_values`' columns.
+pub(crate) fn decode(row: &sqlx::postgres::PgRow) -> Result<CustomerRow, sqlx::Error> {
     let currency: String = row.try_get("currency")?;
     let minor: i64 = row.try_get("value_minor")?;
     let value = Money::new(minor, &currency).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;

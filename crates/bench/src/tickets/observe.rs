@@ -405,6 +405,10 @@ async fn confirm(
             }
         }
         if start.elapsed() > CONFIRM_LIMIT {
+            eprintln!(
+                "tickets-bench: ticket {ticket_id} never showed {:?}",
+                turn.state()
+            );
             board.unconfirmed(&ticket_id, "GetTicket never showed the new state");
             return;
         }

@@ -21,9 +21,15 @@ pub use projector::{PROJECTOR_NAME, RequestsProjector, projector_config};
 use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
 
-/// The NOTIFY channel the projector signals when a deadline is (re)scheduled, so a deadline
-/// watch wakes before its next poll.
+/// The NOTIFY channel the projector signals when a deadline is (re)scheduled to fall due
+/// within [`DEADLINE_NOTICE`], so a deadline watch wakes before its next poll.
 pub const DEADLINES_CHANNEL: &str = "chain_deadlines";
+
+/// How often a deadline watch re-plans its sleep at the least (its default `max_sleep`): a
+/// deadline (re)scheduled to fall due later is found by that poll, so only a sooner one sends
+/// [`DEADLINES_CHANNEL`]. A notifying transaction holds a server-wide lock through its commit,
+/// and each notice costs every watch a round: most deadlines move days, not a second.
+pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The table that tracks this crate's migrations.
 const MIGRATIONS_TABLE: &str = "_requests_migrations";

@@ -12,6 +12,7 @@ use prost::Message;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::DEADLINE_NOTICE;
 use crate::streams::link_id;
 use crate::view;
 
@@ -166,8 +167,8 @@ impl RequestRow {
 }
 
 /// Writes request rows (at most one per request) and schedules, moves or removes their
-/// deadlines, in one statement; a new or moved deadline sends `NOTIFY chain_deadlines` at
-/// commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
+/// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
+/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
 /// alone.
 pub(crate) async fn write_requests(
     conn: &mut PgConnection,
@@ -211,12 +212,13 @@ pub(crate) async fn write_requests(
              SET due_at = EXCLUDED.due_at, kind = EXCLUDED.kind
              WHERE (deadlines.due_at, deadlines.kind)
                    IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.kind)
-             RETURNING 1),
+             RETURNING due_at),
          -- Through the key whatever the plan (joined, a cached plan scanned the table).
          removed AS (
              DELETE FROM deadlines
              WHERE request_id = ANY (ARRAY(SELECT request_id FROM r WHERE deadline_at IS NULL)))
-         SELECT pg_notify('chain_deadlines', '') WHERE EXISTS (SELECT 1 FROM scheduled)",
+         SELECT pg_notify('chain_deadlines', '')
+         WHERE EXISTS (SELECT 1 FROM scheduled WHERE due_at < $18)",
     )
     .bind(column(|r| r.request_id))
     .bind(column(|r| r.case_id))
@@ -243,6 +245,8 @@ pub(crate) async fn write_requests(
             .map(|r| r.deadline.map(|(_, kind)| deadline_kind(kind)))
             .collect::<Vec<_>>(),
     )
+    // Deadlines due before this need a deadline watch woken; see [`DEADLINE_NOTICE`].
+    .bind(chain_rpc::clock::now() + DEADLINE_NOTICE)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -76,7 +76,7 @@ impl TicketCase {
         if count > MAX_CASE_REQUESTS {
             return Err(CaseError::TooLarge(ticket));
         }
-        let folded = fold_case(conn, ticket).await?;
+        let folded = fold_case(conn, ticket, None).await?;
         Ok(Self::from_states(ticket, folded.states, now))
     }
 
@@ -231,13 +231,18 @@ impl TicketCase {
 }
 
 /// Every request of `ticket`'s case folded from the events the chain view kept (the caller
-/// checks the case's size first).
+/// checks the case's size first): each up to its version in `upto`, when given, and a request
+/// `upto` does not name, or `None`, up to its last kept event. The chain view keeps a whole
+/// transaction's events before it handles the first, so an event's case must not see the
+/// later ones.
 pub(crate) async fn fold_case(
     conn: &mut PgConnection,
     ticket: TicketId,
+    upto: Option<&BTreeMap<RequestId, u64>>,
 ) -> Result<FoldedCase, CaseError> {
     let rows = sqlx::query(
-        "SELECT e.request_id, e.event_type, e.schema_version, e.occurred_at, e.payload
+        "SELECT e.request_id, e.version, e.event_type, e.schema_version, e.occurred_at,
+                e.payload
          FROM chain_request_events e JOIN chain_requests r ON r.request_id = e.request_id
          WHERE r.ticket_id = $1
          ORDER BY e.request_id, e.version",
@@ -248,6 +253,11 @@ pub(crate) async fn fold_case(
     let mut folded = FoldedCase::default();
     for row in &rows {
         let request: Uuid = row.try_get("request_id")?;
+        let version: i64 = row.try_get("version")?;
+        let last = upto.and_then(|upto| upto.get(&RequestId::from_uuid(request)));
+        if last.is_some_and(|last| u64::try_from(version).unwrap_or(0) > *last) {
+            continue;
+        }
         let event_type: String = row.try_get("event_type")?;
         let schema_version: i32 = row.try_get("schema_version")?;
         let payload: Vec<u8> = row.try_get("payload")?;

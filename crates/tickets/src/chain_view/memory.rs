@@ -5,8 +5,11 @@
 //! Memory is only a shortcut, never a source: it is used when it agrees with what the
 //! database says inside the event's transaction — the version of every request of the case
 //! (`chain_requests.version`, written in the same transactions as the events) and the
-//! ticket's stream version. A transaction that rolled back after the memory moved on, or
-//! another replica's work, makes them differ, and the case or ticket is read again. Both
+//! ticket's stream version and last event id. A transaction that rolled back after the memory
+//! moved on, or another replica's work, makes them differ, and the case or ticket is read
+//! again. A ticket needs the event id beside its version: a reaction appended in a transaction
+//! that rolled back leaves a state remembered at a version that another writer (a command on
+//! the ticket) may then fill with a different event. Both
 //! maps are emptied when they grow past [`MAX_REMEMBERED`] entries.
 
 use std::collections::BTreeMap;
@@ -16,6 +19,9 @@ use chain_domain::ids::{RequestId, TicketId};
 use chain_domain::request::{RequestState, evolve};
 use chain_domain::ticket::TicketState;
 use chain_requests::codec::{CodecError, RequestStreamDecoder, StoredEvent};
+use uuid::Uuid;
+
+use super::tables::StreamMark;
 
 /// Cases (and tickets) remembered before the memory starts afresh.
 pub const MAX_REMEMBERED: usize = 20_000;
@@ -51,7 +57,7 @@ impl FoldedCase {
 #[derive(Debug)]
 pub struct Memory {
     cases: HandlerMemory<TicketId, FoldedCase>,
-    tickets: HandlerMemory<TicketId, TicketState>,
+    tickets: HandlerMemory<TicketId, (TicketState, Option<Uuid>)>,
 }
 
 impl Default for Memory {
@@ -81,10 +87,13 @@ impl Memory {
         })
     }
 
-    /// The ticket as remembered, if it is at stream version `version`.
-    pub fn ticket(&self, ticket: TicketId, version: u64) -> Option<TicketState> {
+    /// The ticket as remembered, if its stream stands at `at` (its version and last event).
+    pub fn ticket(&self, ticket: TicketId, at: StreamMark) -> Option<TicketState> {
         self.tickets
-            .get_if(&ticket, |state| state.version == version)
+            .get_if(&ticket, |(state, last)| {
+                state.version == at.version && *last == at.last_event
+            })
+            .map(|(state, _)| state)
     }
 
     /// Remembers the case of `ticket` after an event.
@@ -92,9 +101,9 @@ impl Memory {
         self.cases.remember(ticket, case);
     }
 
-    /// Remembers `ticket`'s state after an event.
-    pub fn remember_ticket(&self, ticket: TicketId, state: TicketState) {
-        self.tickets.remember(ticket, state);
+    /// Remembers `ticket`'s state after its event `last_event`.
+    pub fn remember_ticket(&self, ticket: TicketId, state: TicketState, last_event: Option<Uuid>) {
+        self.tickets.remember(ticket, (state, last_event));
     }
 
     /// Forgets everything about `ticket` (its event failed: the next one reads afresh).
@@ -148,18 +157,30 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_is_recalled_only_at_its_stream_version() {
+    fn a_ticket_is_recalled_only_at_its_stream_version_and_last_event() {
         let memory = Memory::default();
         let ticket = TicketId::from_uuid(Uuid::from_u128(9));
+        let last = Uuid::from_u128(40);
         memory.remember_ticket(
             ticket,
             TicketState {
                 version: 4,
                 ..TicketState::default()
             },
+            Some(last),
         );
-        assert!(memory.ticket(ticket, 4).is_some());
-        assert!(memory.ticket(ticket, 5).is_none());
-        assert!(memory.ticket(ticket, 3).is_none());
+        let at = |version, last_event| StreamMark {
+            version,
+            last_event,
+        };
+        assert!(memory.ticket(ticket, at(4, Some(last))).is_some());
+        assert!(memory.ticket(ticket, at(5, Some(last))).is_none());
+        assert!(memory.ticket(ticket, at(3, Some(last))).is_none());
+        assert!(
+            memory
+                .ticket(ticket, at(4, Some(Uuid::from_u128(41))))
+                .is_none(),
+            "version 4 written by another writer after ours was rolled back"
+        );
     }
 }

@@ -2,18 +2,24 @@
 //! service's events, and the ticket's reaction when it changes.
 //!
 //! [`ChainView`] is a [`Handler`] on requests-svc's stream (`<ROOT>_REQUESTS`, filter
-//! `<root>.v1.requests.request.>`). For each request event, in the consumer's inbox
-//! transaction (so exactly once, and in order within each request):
+//! `<root>.v1.requests.request.>`). In the consumer's inbox transaction (so exactly once, and
+//! in order within each request):
 //!
-//! 1. a request of a case rooted at a ticket is followed from its `RequestOpened` on
-//!    (`chain_requests`), and its events are kept (`chain_request_events`); requests of cases
-//!    rooted at an internal request are none of this service's business and are skipped;
+//! 1. first, for all the transaction's events together: a request of a case rooted at a
+//!    ticket is followed from its `RequestOpened` on (`chain_requests`), its events are kept
+//!    (`chain_request_events`) and its case's versions read, in one statement; requests of
+//!    cases rooted at an internal request are none of this service's business and are
+//!    skipped;
+//!
+//! then for each event:
+//!
 //! 2. the event is folded onto the case as the chain view left it (`memory`; the whole case
 //!    is read and folded again when the remembered one disagrees with the versions the
 //!    database holds), the domain's `CaseView` is computed over the whole tree
 //!    ([`case::TicketCase`]), and what the tree says is written back: each request's
 //!    projection and risk, the ticket's projected completion, earliest feasible time and
-//!    critical link (`ticket_chains`);
+//!    critical link (`ticket_chains`), at the transaction's end for all its cases in one
+//!    statement;
 //! 3. when the outlook of a request serving the ticket changed (it went at risk, was revised
 //!    past the promise, breached, broke down, or recovered), `ObserveChain` is decided on the
 //!    ticket and its events (a `TicketChainObserved`, then any `PromiseAtRisk` or
@@ -45,7 +51,7 @@ use prost::Name;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-pub use tables::{ChainSummary, chain_summary};
+pub use tables::{ChainSummary, chain_and_standing};
 
 use crate::record::{Context, encode_batch, observe_chain};
 use crate::streams::{LoadError, load_ticket, ticket_stream};
@@ -53,7 +59,7 @@ use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
 use memory::{FoldedCase, Memory};
 use std::collections::{BTreeMap, HashMap};
-use tables::{CaseRows, CaseVersions};
+use tables::{CaseRows, CaseVersions, StreamMark};
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
 pub const CHAIN_VIEW_NAME: &str = "tickets-chain-view";
@@ -95,14 +101,14 @@ impl ChainView {
         }
     }
 
-    /// The case with the event of `request` folded in: the remembered case when it agrees with
-    /// the database (`versions`, read as the event was kept), else the whole case read again
-    /// (the event is stored).
+    /// The case with the event of `request` at `version` folded in: the remembered case when
+    /// it agrees with the database (`versions`, as the transaction holds them), else the case
+    /// read again up to the event (kept at [`Handler::prepare`]).
     async fn fold(
         &self,
         tx: &mut PgConnection,
         versions: &CaseVersions,
-        request: RequestId,
+        (request, version): (RequestId, u64),
         stored: StoredEvent<'_>,
     ) -> Result<FoldedCase, HandlerError> {
         let (ticket, committed) = (versions.ticket, &versions.requests);
@@ -116,7 +122,9 @@ impl ChainView {
             return Ok(folded);
         }
         tracing::debug!(%ticket, ?committed, remembered = ?self.memory.versions(ticket), "chain view memory miss");
-        case::fold_case(tx, ticket)
+        let mut upto = committed.clone();
+        upto.insert(request, version);
+        case::fold_case(tx, ticket, Some(&upto))
             .await
             .map_err(|error| match error {
                 CaseError::Database(error) => HandlerError::from(error),
@@ -136,12 +144,15 @@ impl ChainView {
         pending: &mut PendingCases,
     ) -> Result<(), HandlerError> {
         let ticket = versions.ticket;
-        let FoldedCase { states, decoders } = self.fold(tx, versions, request, stored).await?;
+        let event = (request, cause.aggregate_version);
+        let FoldedCase { states, decoders } = self.fold(tx, versions, event, stored).await?;
         let now = clock::now();
         let case = TicketCase::from_states(ticket, states, now);
         pending.cases.insert(ticket, CaseRows::of(&case, now));
-        let state = self.ticket_state(ticket, versions.ticket_version).await?;
-        let told = self.tell_ticket(tx, &case, state, cause, pending).await?;
+        let ticket_at = self.ticket_state(ticket, versions.ticket_at).await?;
+        let told = self
+            .tell_ticket(tx, &case, ticket_at, cause, pending)
+            .await?;
         self.memory.remember_case(
             ticket,
             FoldedCase {
@@ -149,38 +160,43 @@ impl ChainView {
                 decoders,
             },
         );
-        if let Some(state) = told {
-            self.memory.remember_ticket(ticket, state);
+        if let Some((state, last_event)) = told {
+            let at = StreamMark {
+                version: state.version,
+                last_event,
+            };
+            pending.tickets.insert(ticket, at);
+            self.memory.remember_ticket(ticket, state, last_event);
         }
         Ok(())
     }
 
-    /// The ticket at stream version `version`: remembered, else folded from its stream.
+    /// The ticket as its stream stands (`at`), with its last event id: remembered, else folded
+    /// from its stream.
     async fn ticket_state(
         &self,
         ticket: TicketId,
-        version: u64,
-    ) -> Result<TicketState, HandlerError> {
-        if let Some(state) = self.memory.ticket(ticket, version) {
-            return Ok(state);
+        at: StreamMark,
+    ) -> Result<(TicketState, Option<Uuid>), HandlerError> {
+        if let Some(state) = self.memory.ticket(ticket, at) {
+            return Ok((state, at.last_event));
         }
-        Ok(load_ticket(&self.store, ticket)
-            .await
-            .map_err(load_error)?
-            .state)
+        let loaded = load_ticket(&self.store, ticket).await.map_err(load_error)?;
+        let last_event = loaded.recorded.last().map(|event| event.event_id);
+        Ok((loaded.state, last_event))
     }
 
-    /// Tells the ticket of `case`, as it is (`state`), what changed, on `tx`; `cause` is the
-    /// request event. Returns the ticket's state after it (`None` while the ticket is unknown
-    /// here).
+    /// Tells the ticket of `case`, as it is (`state`, after its event `last_event`), what
+    /// changed, on `tx`; `cause` is the request event. Returns the ticket's state and last
+    /// event after it (`None` while the ticket is unknown here).
     async fn tell_ticket(
         &self,
         tx: &mut PgConnection,
         case: &TicketCase,
-        state: TicketState,
+        (state, last_event): (TicketState, Option<Uuid>),
         cause: &EventEnvelope,
         pending: &mut PendingCases,
-    ) -> Result<Option<TicketState>, HandlerError> {
+    ) -> Result<Option<(TicketState, Option<Uuid>)>, HandlerError> {
         let Some(ticket) = state.ticket.as_ref() else {
             // The ticket is not (yet) known here: MakePromise catches up with the chain.
             return Ok(None);
@@ -196,7 +212,7 @@ impl ChainView {
         let (events, _) = observe(&state, case, ticket.standing, now)?;
         if events.is_empty() {
             span.record("chain.customer_tier", ticket.standing.tier.as_str());
-            return Ok(Some(state));
+            return Ok(Some((state, last_event)));
         }
         let standing = match pending.standings.get(&ticket.customer_id) {
             Some(standing) => *standing,
@@ -255,7 +271,8 @@ impl ChainView {
                     }
                 }
                 tracing::debug!(ticket_id = %case.ticket_id, events = batch.events.len(), "ticket observed its chain");
-                Ok(Some(batch.state))
+                let last_event = batch.events.last().map(|event| event.event_id);
+                Ok(Some((batch.state, last_event)))
             }
             Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
                 "{stream} changed while observing its chain; retrying"
@@ -265,34 +282,83 @@ impl ChainView {
     }
 }
 
-/// The cases a transaction's events leave to write at its end: the latest rows of each case,
-/// in ticket order (so two transactions lock rows in the same order). Until then they are
-/// what the transaction's later events must see of their case instead of the tables. Beside
-/// them, the customers' standings read in the transaction: the several reactions of one turn
-/// read their customer once.
+/// What the chain view holds over one transaction. Read as it began ([`ChainView::prepare`]):
+/// which of its requests are followed, and what the database held of their cases. Gathered as
+/// its events are handled: the latest rows of each case, in ticket order (so two transactions
+/// lock rows in the same order), written at its end and seen by its later events instead of
+/// the tables; where its reactions left the tickets' streams; the customers' standings read (the
+/// several reactions of one turn read their customer once).
 #[derive(Debug, Default)]
 pub struct PendingCases {
+    followed: HashMap<RequestId, TicketId>,
+    read: HashMap<TicketId, CaseVersions>,
     cases: BTreeMap<TicketId, CaseRows>,
+    tickets: HashMap<TicketId, StreamMark>,
     standings: HashMap<CustomerId, CustomerStanding>,
 }
 
 impl PendingCases {
-    /// `versions` as the case stands in this transaction: the tables, with the versions of
-    /// rows still waiting here written over them.
-    fn overlay(&self, mut versions: CaseVersions) -> CaseVersions {
-        if let Some(rows) = self.cases.get(&versions.ticket) {
+    /// Takes what the database holds of `cases` (read at [`ChainView::prepare`]).
+    fn read(&mut self, cases: Vec<CaseVersions>) {
+        for case in cases {
+            for request in case.requests.keys() {
+                self.followed.insert(*request, case.ticket);
+            }
+            self.read.insert(case.ticket, case);
+        }
+    }
+
+    /// The case `request` belongs to as it stands in this transaction: the versions read, with
+    /// those of rows still waiting here and of the ticket's reactions written over them.
+    /// `None` when the chain view does not follow `request`.
+    fn case_of(&self, request: RequestId) -> Option<CaseVersions> {
+        let ticket = self.followed.get(&request)?;
+        let mut versions = self.read.get(ticket)?.clone();
+        if let Some(rows) = self.cases.get(ticket) {
             for (request, version) in rows.versions() {
                 if let Some(held) = versions.requests.get_mut(&request) {
                     *held = version;
                 }
             }
         }
-        versions
+        if let Some(at) = self.tickets.get(ticket) {
+            versions.ticket_at = *at;
+        }
+        Some(versions)
     }
 }
 
 impl Handler for ChainView {
     type Pending = PendingCases;
+
+    /// Records the requests the events open in cases rooted at tickets, then keeps the events
+    /// of every followed request and reads their cases, in one statement for them all.
+    async fn prepare(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        pending: &mut PendingCases,
+    ) -> Result<(), HandlerError> {
+        let mut kept = Vec::with_capacity(events.len());
+        for envelope in events {
+            let Some((request, event_id, stored)) = request_event(envelope)? else {
+                continue;
+            };
+            if stored.event_type == pb::RequestOpened::full_name() {
+                insert_opened(tx, request, stored).await?;
+            }
+            kept.push(tables::Kept {
+                request,
+                version: envelope.aggregate_version,
+                event_id,
+                stored,
+            });
+        }
+        if !kept.is_empty() {
+            pending.read(tables::keep_events(tx, &kept).await?);
+        }
+        Ok(())
+    }
 
     async fn handle(
         &self,
@@ -300,63 +366,14 @@ impl Handler for ChainView {
         envelope: &EventEnvelope,
         pending: &mut PendingCases,
     ) -> Result<(), HandlerError> {
-        if envelope.aggregate_type != "request" {
-            return Ok(());
-        }
-        let stored = StoredEvent::from_envelope(envelope).map_err(poison)?;
-        let request_id: RequestId = envelope
-            .aggregate_id
-            .parse()
-            .map_err(|e| HandlerError::Poison(format!("bad request id: {e}")))?;
-        tracing::Span::current().record("chain.request_id", tracing::field::display(request_id));
-        let event_id = Uuid::parse_str(&envelope.event_id)
-            .map_err(|e| HandlerError::Poison(format!("bad event id: {e}")))?;
-        if stored.event_type == pb::RequestOpened::full_name() {
-            let event = RequestStreamDecoder::new().decode(stored).map_err(poison)?;
-            let RequestEvent::Opened {
-                case_id,
-                consumer,
-                provider,
-                needed_by,
-                parent,
-                ..
-            } = event
-            else {
-                return Err(HandlerError::Poison(
-                    "RequestOpened decoded as another event".into(),
-                ));
-            };
-            let Some(ticket) = case_id.ticket() else {
-                // A case rooted at an internal request: no ticket depends on it.
-                return Ok(());
-            };
-            tables::insert_request(
-                tx,
-                &tables::Opened {
-                    request_id,
-                    ticket_id: ticket,
-                    parent,
-                    consumer: consumer.as_uuid(),
-                    provider: provider.as_uuid(),
-                    needed_by,
-                },
-            )
-            .await?;
-        }
-        // Kept only for a request of a case rooted at a ticket (including the one just
-        // opened above), with the case's versions read in the same round trip.
-        let Some(versions) = tables::keep_event(
-            tx,
-            request_id,
-            envelope.aggregate_version,
-            event_id,
-            &stored,
-        )
-        .await?
-        else {
+        let Some((request_id, _, stored)) = request_event(envelope)? else {
             return Ok(());
         };
-        let versions = pending.overlay(versions);
+        tracing::Span::current().record("chain.request_id", tracing::field::display(request_id));
+        let Some(versions) = pending.case_of(request_id) else {
+            // A request of a case rooted at an internal request: none of this view's business.
+            return Ok(());
+        };
         let reacted = self
             .react(tx, &versions, request_id, stored, envelope, pending)
             .await;
@@ -368,10 +385,8 @@ impl Handler for ChainView {
     }
 
     async fn flush(&self, tx: &mut PgConnection, pending: PendingCases) -> Result<(), sqlx::Error> {
-        for rows in pending.cases.values() {
-            tables::save_case(tx, rows).await?;
-        }
-        Ok(())
+        let cases: Vec<&CaseRows> = pending.cases.values().collect();
+        tables::save_cases(tx, &cases).await
     }
 
     fn after_commit(&self) {
@@ -383,6 +398,60 @@ impl Handler for ChainView {
     fn after_rollback(&self) {
         self.counts.discard();
     }
+}
+
+/// A request event's request, event id and stored form; `None` for an event of another
+/// aggregate.
+fn request_event(
+    envelope: &EventEnvelope,
+) -> Result<Option<(RequestId, Uuid, StoredEvent<'_>)>, HandlerError> {
+    if envelope.aggregate_type != "request" {
+        return Ok(None);
+    }
+    let stored = StoredEvent::from_envelope(envelope).map_err(poison)?;
+    let request: RequestId = envelope
+        .aggregate_id
+        .parse()
+        .map_err(|e| HandlerError::Poison(format!("bad request id: {e}")))?;
+    let event_id = Uuid::parse_str(&envelope.event_id)
+        .map_err(|e| HandlerError::Poison(format!("bad event id: {e}")))?;
+    Ok(Some((request, event_id, stored)))
+}
+
+/// Records `request`, opened by `stored`, when its case is rooted at a ticket; a case rooted at
+/// an internal request is none of this view's business.
+async fn insert_opened(
+    tx: &mut PgConnection,
+    request: RequestId,
+    stored: StoredEvent<'_>,
+) -> Result<(), HandlerError> {
+    let event = RequestStreamDecoder::new().decode(stored).map_err(poison)?;
+    let RequestEvent::Opened {
+        case_id,
+        consumer,
+        provider,
+        needed_by,
+        parent,
+        ..
+    } = event
+    else {
+        return Err(HandlerError::Poison(
+            "RequestOpened decoded as another event".into(),
+        ));
+    };
+    let Some(ticket) = case_id.ticket() else {
+        return Ok(());
+    };
+    let opened = tables::Opened {
+        request_id: request,
+        ticket_id: ticket,
+        parent,
+        consumer: consumer.as_uuid(),
+        provider: provider.as_uuid(),
+        needed_by,
+    };
+    tables::insert_request(tx, &opened).await?;
+    Ok(())
 }
 
 /// [`observe_chain`], a refusal being poison (only a corrupt ticket refuses its own chain).

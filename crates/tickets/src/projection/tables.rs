@@ -13,7 +13,7 @@ use crate::codec::CustomerStreamEvent;
 use crate::tiers::{db_version, tier_text};
 use crate::view::ticket_state;
 
-use super::DEADLINES_CHANNEL;
+use super::{DEADLINE_NOTICE, DEADLINES_CHANNEL};
 
 /// Applies a customer event at stream version `version`.
 pub(crate) async fn apply_customer(
@@ -137,8 +137,8 @@ impl TicketRow {
 }
 
 /// Writes ticket rows (at most one per ticket) and schedules, moves or removes their
-/// deadlines, in one statement; a new or moved deadline sends `NOTIFY tickets_deadlines` at
-/// commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
+/// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
+/// `NOTIFY tickets_deadlines` at commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
 /// alone.
 pub(crate) async fn write_tickets(
     conn: &mut PgConnection,
@@ -170,12 +170,13 @@ pub(crate) async fn write_tickets(
              SELECT ticket_id, deadline_at FROM r WHERE deadline_at IS NOT NULL
              ON CONFLICT (ticket_id) DO UPDATE SET due_at = EXCLUDED.due_at
              WHERE deadlines.due_at IS DISTINCT FROM EXCLUDED.due_at
-             RETURNING 1),
+             RETURNING due_at),
          -- Through the key whatever the plan (joined, a cached plan scanned the table).
          removed AS (
              DELETE FROM deadlines
              WHERE ticket_id = ANY (ARRAY(SELECT ticket_id FROM r WHERE deadline_at IS NULL)))
-         SELECT pg_notify('{DEADLINES_CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM scheduled)"
+         SELECT pg_notify('{DEADLINES_CHANNEL}', '')
+         WHERE EXISTS (SELECT 1 FROM scheduled WHERE due_at < $11)"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(ids(|r| r.ticket_id))
@@ -188,6 +189,8 @@ pub(crate) async fn write_tickets(
         .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.view.as_slice()).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.deadline).collect::<Vec<_>>())
+        // Deadlines due before this need a deadline watch woken; see [`DEADLINE_NOTICE`].
+        .bind(chain_rpc::clock::now() + DEADLINE_NOTICE)
         .execute(conn)
         .await?;
     Ok(())

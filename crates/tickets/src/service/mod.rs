@@ -40,9 +40,9 @@ use tonic::{Request, Response, Status};
 
 pub use refusal::refusal;
 
-use crate::chain_view::chain_summary;
+use crate::chain_view::chain_and_standing;
 use crate::codec::{StoredEvent, TicketExtras};
-use crate::{tiers, view};
+use crate::view;
 use chain_store::ChangeFeed;
 
 /// The largest request message the service decodes: every request is small, so a big one is
@@ -136,10 +136,7 @@ impl TicketService {
             .acquire()
             .await
             .map_err(|e| database_error(&e))?;
-        let standing = tiers::standing(&mut conn, ticket.customer_id)
-            .await
-            .map_err(|e| database_error(&e))?;
-        let chain = chain_summary(&mut conn, ticket.id)
+        let (chain, standing) = chain_and_standing(&mut conn, ticket.id, ticket.customer_id)
             .await
             .map_err(|e| database_error(&e))?;
         Ok(view::ticket(
