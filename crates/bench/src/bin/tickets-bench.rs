@@ -24,6 +24,8 @@
 //!
 //! Each service logs to a file in the temporary directory, removed when the bench ends unless
 //! `BENCH_KEEP_LOGS` is set (for example with `--service-log warn,chain_tickets=debug`).
+//! `BENCH_KEEP_DATABASES` keeps both databases (their names are printed) to look into after a
+//! run; a turn that never shows its state is printed with its ticket id.
 //!
 //! It is a benchmark, not a test: it asserts nothing about speed. The bench, both services,
 //! PostgreSQL and NATS share the machine's cores; the CPU line says who used what.
