@@ -92,6 +92,21 @@ pub(crate) async fn keep_events(
     conn: &mut PgConnection,
     events: &[Kept<'_>],
 ) -> Result<Vec<CaseVersions>, sqlx::Error> {
+    // One event (most transactions below a few hundred events a second) takes a statement of
+    // its own: its plan knows the one request, where the arrays' cached plan expects ten and
+    // costs three times as much (0.16 against 0.44 ms, measured on a live bench database).
+    let rows = match events {
+        [event] => keep_one(conn, event).await?,
+        _ => keep_all(conn, events).await?,
+    };
+    Ok(cases_of(rows))
+}
+
+/// [`keep_events`] for several events.
+async fn keep_all(
+    conn: &mut PgConnection,
+    events: &[Kept<'_>],
+) -> Result<Vec<MemberRow>, sqlx::Error> {
     let requests: Vec<Uuid> = events.iter().map(|e| e.request.as_uuid()).collect();
     let versions: Vec<i64> = events.iter().map(|e| db_version(e.version)).collect();
     let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
@@ -107,7 +122,7 @@ pub(crate) async fn keep_events(
     // opened by one of these events was inserted by an earlier statement of the transaction).
     // The followed requests are found by their key (`= ANY`), not by a join with the arrays,
     // which the planner, expecting a hundred rows, would make a read of the whole table.
-    let rows: Vec<MemberRow> = sqlx::query_as(
+    sqlx::query_as(
         "WITH kept AS (
              INSERT INTO chain_request_events (request_id, version, event_id, event_type,
                  schema_version, occurred_at, payload)
@@ -143,7 +158,45 @@ pub(crate) async fn keep_events(
     .bind(&payloads)
     .bind(crate::streams::TICKET)
     .fetch_all(conn)
-    .await?;
+    .await
+}
+
+/// [`keep_events`] for one event.
+async fn keep_one(
+    conn: &mut PgConnection,
+    event: &Kept<'_>,
+) -> Result<Vec<MemberRow>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH kept AS (
+             INSERT INTO chain_request_events (request_id, version, event_id, event_type,
+                 schema_version, occurred_at, payload)
+             SELECT $1, $2, $3, $4, $5, $6, $7
+             WHERE EXISTS (SELECT 1 FROM chain_requests WHERE request_id = $1)
+             ON CONFLICT (request_id, version) DO NOTHING)
+         SELECT member.ticket_id, member.request_id, member.version, ticket.version,
+                ticket.event_id
+         FROM chain_requests this
+         LEFT JOIN LATERAL (SELECT aggregate_version AS version, event_id FROM events
+                            WHERE aggregate_type = $8
+                              AND aggregate_id = this.ticket_id::text
+                            ORDER BY aggregate_version DESC LIMIT 1) ticket ON true
+         JOIN chain_requests member ON member.ticket_id = this.ticket_id
+         WHERE this.request_id = $1",
+    )
+    .bind(event.request.as_uuid())
+    .bind(db_version(event.version))
+    .bind(event.event_id)
+    .bind(event.stored.event_type)
+    .bind(i32::try_from(event.stored.schema_version).unwrap_or(i32::MAX))
+    .bind(event.stored.occurred_at)
+    .bind(event.stored.payload)
+    .bind(crate::streams::TICKET)
+    .fetch_all(conn)
+    .await
+}
+
+/// The cases of `rows` (in ticket order).
+fn cases_of(rows: Vec<MemberRow>) -> Vec<CaseVersions> {
     let to_u64 = |version: i64| u64::try_from(version).unwrap_or(0);
     let mut cases: Vec<CaseVersions> = Vec::new();
     for (ticket, request, version, ticket_version, last_event) in rows {
@@ -163,7 +216,7 @@ pub(crate) async fn keep_events(
                 .insert(RequestId::from_uuid(request), to_u64(version));
         }
     }
-    Ok(cases)
+    cases
 }
 
 /// What the tree says about every request of a case and about its ticket, as of `now`, ready
@@ -237,9 +290,11 @@ pub(crate) async fn save_cases(
     conn: &mut PgConnection,
     cases: &[&CaseRows],
 ) -> Result<(), sqlx::Error> {
-    if cases.is_empty() {
-        return Ok(());
-    }
+    let cases = match cases {
+        [] => return Ok(()),
+        [case] => return save_case(conn, case).await,
+        several => several,
+    };
     let ids = of_requests(cases, |c| &c.ids);
     let versions = of_requests(cases, |c| &c.versions);
     let statuses = of_requests(cases, |c| &c.statuses);
@@ -304,6 +359,64 @@ pub(crate) async fn save_cases(
     .bind(&bound_providers)
     .bind(&bound_consumers)
     .bind(&now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`save_cases`] for one case: its plan knows the one ticket (as [`keep_events`] for one event).
+async fn save_case(conn: &mut PgConnection, rows: &CaseRows) -> Result<(), sqlx::Error> {
+    let bound = rows.bound_by;
+    // One statement for both tables: a data-modifying WITH runs whether or not it is read.
+    sqlx::query(
+        "WITH requests AS (
+             UPDATE chain_requests r SET version = u.version, status = u.status,
+                 expected_by = u.expected_by, projected_completion = u.projected,
+                 at_risk = u.at_risk, on_critical_path = u.critical
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[], $6::boolean[], $7::boolean[])
+                  AS u(request_id, version, status, expected_by, projected, at_risk, critical)
+             WHERE r.ticket_id = $8 AND r.request_id = u.request_id
+               AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
+                    r.on_critical_path)
+                   IS DISTINCT FROM
+                   (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical))
+         INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
+             critical_request_id, critical_provider_team_id, critical_consumer_team_id,
+             updated_at)
+         VALUES ($8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (ticket_id) DO UPDATE SET
+             projected_completion = EXCLUDED.projected_completion,
+             earliest_feasible = EXCLUDED.earliest_feasible,
+             critical_request_id = EXCLUDED.critical_request_id,
+             critical_provider_team_id = EXCLUDED.critical_provider_team_id,
+             critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
+             updated_at = EXCLUDED.updated_at
+         WHERE (ticket_chains.projected_completion, ticket_chains.earliest_feasible,
+                ticket_chains.critical_request_id, ticket_chains.critical_provider_team_id,
+                ticket_chains.critical_consumer_team_id)
+               IS DISTINCT FROM
+               (EXCLUDED.projected_completion, EXCLUDED.earliest_feasible,
+                EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
+                EXCLUDED.critical_consumer_team_id)",
+    )
+    .bind(&rows.ids)
+    .bind(&rows.versions)
+    .bind(&rows.statuses)
+    .bind(&rows.expected)
+    .bind(&rows.projected)
+    .bind(&rows.at_risk)
+    .bind(&rows.critical)
+    // The ticket narrows the update to its case's rows through their index; joined on the
+    // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
+    // 2,000 requests).
+    .bind(rows.ticket)
+    .bind(rows.projected_completion)
+    .bind(rows.earliest_feasible)
+    .bind(bound.map(|l| l.request_id.as_uuid()))
+    .bind(bound.map(|l| l.provider.as_uuid()))
+    .bind(bound.map(|l| l.consumer.as_uuid()))
+    .bind(rows.now)
     .execute(conn)
     .await?;
     Ok(())
