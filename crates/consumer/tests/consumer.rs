@@ -19,8 +19,10 @@ const SERVICE: &str = "requests";
 /// Appends each applied event to a projection table, so the final state shows order and
 /// multiplicity. It holds the rows until the end of the transaction (`Handler::flush`), so a
 /// row written twice or lost would show a batch whose pending writes outlived its rollback, or
-/// a commit without its flush. Event types steer failures: `Poison` is refused, `Flaky` fails
-/// its first two deliveries, `Broken` always fails.
+/// a commit without its flush. Each event must have been prepared (`Handler::prepare`) in its
+/// transaction before it is handled. Event types steer failures: `Poison` is refused, `Flaky`
+/// fails its first two deliveries, `Broken` always fails, `Unbatchable` fails the preparation
+/// of any batch of more than one event it is in.
 #[derive(Default)]
 struct Recorder {
     flaky_failures: AtomicU32,
@@ -29,15 +31,45 @@ struct Recorder {
 /// The rows a transaction's events leave to write: (aggregate id, version, event type).
 type Rows = Vec<(String, i64, String)>;
 
+/// What the recorder holds over a transaction: the events prepared, and the rows to write.
+#[derive(Default)]
+struct Pending {
+    prepared: std::collections::HashSet<(String, u64)>,
+    rows: Rows,
+}
+
 impl Handler for Recorder {
-    type Pending = Rows;
+    type Pending = Pending;
+
+    async fn prepare(
+        &self,
+        _: &mut PgConnection,
+        events: &[&EventEnvelope],
+        pending: &mut Pending,
+    ) -> Result<(), HandlerError> {
+        if events.len() > 1 && events.iter().any(|e| e.event_type == "test.Unbatchable") {
+            return Err(HandlerError::Transient("not in a batch".into()));
+        }
+        for event in events {
+            pending
+                .prepared
+                .insert((event.aggregate_id.clone(), event.aggregate_version));
+        }
+        Ok(())
+    }
 
     async fn handle(
         &self,
         _: &mut PgConnection,
         event: &EventEnvelope,
-        pending: &mut Rows,
+        pending: &mut Pending,
     ) -> Result<(), HandlerError> {
+        let key = (event.aggregate_id.clone(), event.aggregate_version);
+        if !pending.prepared.contains(&key) {
+            return Err(HandlerError::Poison(
+                "handled without being prepared".into(),
+            ));
+        }
         match event.event_type.as_str() {
             "test.Poison" => {
                 return Err(HandlerError::Poison(
@@ -51,7 +83,7 @@ impl Handler for Recorder {
             _ => {}
         }
         let version = i64::try_from(event.aggregate_version).expect("small version");
-        pending.push((
+        pending.rows.push((
             event.aggregate_id.clone(),
             version,
             event.event_type.clone(),
@@ -59,8 +91,8 @@ impl Handler for Recorder {
         Ok(())
     }
 
-    async fn flush(&self, tx: &mut PgConnection, pending: Rows) -> Result<(), sqlx::Error> {
-        for (aggregate_id, version, event_type) in pending {
+    async fn flush(&self, tx: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+        for (aggregate_id, version, event_type) in pending.rows {
             sqlx::query(
                 "INSERT INTO applied (aggregate_id, version, event_type) VALUES ($1, $2, $3)",
             )
@@ -368,10 +400,16 @@ async fn a_restarted_consumer_resumes_without_reapplying() {
 }
 
 #[tokio::test]
-async fn a_backlog_is_applied_in_batches_and_a_poison_message_in_one_costs_only_itself() {
+async fn a_backlog_is_applied_in_batches_and_a_poison_message_or_a_failed_preparation_in_one_costs_only_itself()
+ {
     let fx = Fixture::new().await;
     for version in 1..=60 {
-        fx.publish(&envelope("backlog", version, "test.Step")).await;
+        let event_type = if version == 30 {
+            "test.Unbatchable"
+        } else {
+            "test.Step"
+        };
+        fx.publish(&envelope("backlog", version, event_type)).await;
     }
     fx.publish(&envelope("bad", 1, "test.Poison")).await;
     for version in 61..=90 {
