@@ -281,6 +281,54 @@ impl CaseRows {
     }
 }
 
+/// The start of the statements writing cases (before their `WHERE`): the request rows of
+/// `$1`–`$7` (id, version, status, expected by, projected completion, at risk, on the critical
+/// path), each over the row of the same id.
+macro_rules! update_case_requests {
+    () => {
+        "WITH requests AS (
+             UPDATE chain_requests r SET version = u.version, status = u.status,
+                 expected_by = u.expected_by, projected_completion = u.projected,
+                 at_risk = u.at_risk, on_critical_path = u.critical
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
+                         $5::timestamptz[], $6::boolean[], $7::boolean[])
+                  AS u(request_id, version, status, expected_by, projected, at_risk, critical)"
+    };
+}
+
+/// Whether a request row differs from what is written over it (an unchanged row rewritten
+/// still costs a new row version and its WAL).
+macro_rules! request_changed {
+    () => {
+        "(r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
+              r.on_critical_path)
+             IS DISTINCT FROM
+             (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical)"
+    };
+}
+
+/// The end of the statements writing cases: a ticket's row inserted, or updated where it
+/// changed.
+macro_rules! upsert_ticket_chain {
+    () => {
+        "
+         ON CONFLICT (ticket_id) DO UPDATE SET
+             projected_completion = EXCLUDED.projected_completion,
+             earliest_feasible = EXCLUDED.earliest_feasible,
+             critical_request_id = EXCLUDED.critical_request_id,
+             critical_provider_team_id = EXCLUDED.critical_provider_team_id,
+             critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
+             updated_at = EXCLUDED.updated_at
+         WHERE (ticket_chains.projected_completion, ticket_chains.earliest_feasible,
+                ticket_chains.critical_request_id, ticket_chains.critical_provider_team_id,
+                ticket_chains.critical_consumer_team_id)
+               IS DISTINCT FROM
+               (EXCLUDED.projected_completion, EXCLUDED.earliest_feasible,
+                EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
+                EXCLUDED.critical_consumer_team_id)"
+    };
+}
+
 /// Writes what the trees now say about every request of the cases, and about their tickets,
 /// in one statement. Rows that did not change are left alone: most events change one request
 /// of a case, and an unchanged row rewritten still costs a new row version and its WAL.
@@ -310,41 +358,22 @@ pub(crate) async fn save_cases(
     let bound_consumers = of_tickets(cases, |c| c.bound_by.map(|l| l.consumer.as_uuid()));
     let now = of_tickets(cases, |c| c.now);
     // One statement for both tables: a data-modifying WITH runs whether or not it is read.
-    sqlx::query(
-        "WITH requests AS (
-             UPDATE chain_requests r SET version = u.version, status = u.status,
-                 expected_by = u.expected_by, projected_completion = u.projected,
-                 at_risk = u.at_risk, on_critical_path = u.critical
-             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                         $5::timestamptz[], $6::boolean[], $7::boolean[])
-                  AS u(request_id, version, status, expected_by, projected, at_risk, critical)
+    sqlx::query(concat!(
+        update_case_requests!(),
+        "
              -- By key (`= ANY`): joined on the arrays alone the planner expects a hundred
              -- rows and reads the whole table.
              WHERE r.request_id = ANY($1::uuid[]) AND r.request_id = u.request_id
-               AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
-                    r.on_critical_path)
-                   IS DISTINCT FROM
-                   (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical))
+               AND ",
+        request_changed!(),
+        ")
          INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
              critical_request_id, critical_provider_team_id, critical_consumer_team_id,
              updated_at)
          SELECT * FROM unnest($8::uuid[], $9::timestamptz[], $10::timestamptz[], $11::uuid[],
-                              $12::uuid[], $13::uuid[], $14::timestamptz[])
-         ON CONFLICT (ticket_id) DO UPDATE SET
-             projected_completion = EXCLUDED.projected_completion,
-             earliest_feasible = EXCLUDED.earliest_feasible,
-             critical_request_id = EXCLUDED.critical_request_id,
-             critical_provider_team_id = EXCLUDED.critical_provider_team_id,
-             critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
-             updated_at = EXCLUDED.updated_at
-         WHERE (ticket_chains.projected_completion, ticket_chains.earliest_feasible,
-                ticket_chains.critical_request_id, ticket_chains.critical_provider_team_id,
-                ticket_chains.critical_consumer_team_id)
-               IS DISTINCT FROM
-               (EXCLUDED.projected_completion, EXCLUDED.earliest_feasible,
-                EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
-                EXCLUDED.critical_consumer_team_id)",
-    )
+                              $12::uuid[], $13::uuid[], $14::timestamptz[])",
+        upsert_ticket_chain!(),
+    ))
     .bind(&ids)
     .bind(&versions)
     .bind(&statuses)
@@ -368,38 +397,19 @@ pub(crate) async fn save_cases(
 async fn save_case(conn: &mut PgConnection, rows: &CaseRows) -> Result<(), sqlx::Error> {
     let bound = rows.bound_by;
     // One statement for both tables: a data-modifying WITH runs whether or not it is read.
-    sqlx::query(
-        "WITH requests AS (
-             UPDATE chain_requests r SET version = u.version, status = u.status,
-                 expected_by = u.expected_by, projected_completion = u.projected,
-                 at_risk = u.at_risk, on_critical_path = u.critical
-             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                         $5::timestamptz[], $6::boolean[], $7::boolean[])
-                  AS u(request_id, version, status, expected_by, projected, at_risk, critical)
+    sqlx::query(concat!(
+        update_case_requests!(),
+        "
              WHERE r.ticket_id = $8 AND r.request_id = u.request_id
-               AND (r.version, r.status, r.expected_by, r.projected_completion, r.at_risk,
-                    r.on_critical_path)
-                   IS DISTINCT FROM
-                   (u.version, u.status, u.expected_by, u.projected, u.at_risk, u.critical))
+               AND ",
+        request_changed!(),
+        ")
          INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
              critical_request_id, critical_provider_team_id, critical_consumer_team_id,
              updated_at)
-         VALUES ($8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT (ticket_id) DO UPDATE SET
-             projected_completion = EXCLUDED.projected_completion,
-             earliest_feasible = EXCLUDED.earliest_feasible,
-             critical_request_id = EXCLUDED.critical_request_id,
-             critical_provider_team_id = EXCLUDED.critical_provider_team_id,
-             critical_consumer_team_id = EXCLUDED.critical_consumer_team_id,
-             updated_at = EXCLUDED.updated_at
-         WHERE (ticket_chains.projected_completion, ticket_chains.earliest_feasible,
-                ticket_chains.critical_request_id, ticket_chains.critical_provider_team_id,
-                ticket_chains.critical_consumer_team_id)
-               IS DISTINCT FROM
-               (EXCLUDED.projected_completion, EXCLUDED.earliest_feasible,
-                EXCLUDED.critical_request_id, EXCLUDED.critical_provider_team_id,
-                EXCLUDED.critical_consumer_team_id)",
-    )
+         VALUES ($8, $9, $10, $11, $12, $13, $14)",
+        upsert_ticket_chain!(),
+    ))
     .bind(&rows.ids)
     .bind(&rows.versions)
     .bind(&rows.statuses)
