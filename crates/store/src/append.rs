@@ -85,8 +85,8 @@ pub async fn append_in<'e>(
     }
     let expected = i64::try_from(expected_version)
         .map_err(|_| StoreError::Corrupt(format!("expected version {expected_version}")))?;
-    if let ([event], None) = (events, idempotency) {
-        return append_one(executor, stream, expected, event, metadata).await;
+    if idempotency.is_none() && events.len() <= PLAIN_APPEND_MAX {
+        return append_plain(executor, stream, expected, events, metadata).await;
     }
     let columns = Columns::from(events);
     let row = sqlx::query(
@@ -133,53 +133,83 @@ pub async fn append_in<'e>(
     })
 }
 
-/// The common case, one event and no idempotency key, as one plain prepared INSERT: the version
-/// check is its `WHERE`, so no function call, no arrays and no `unnest`. It must stay
-/// equivalent to `append_events` for that case.
-async fn append_one<'e>(
+/// The most events an append without an idempotency key writes with [`append_plain`]; more go
+/// through `append_events`, whose arrays serve any number.
+const PLAIN_APPEND_MAX: usize = 4;
+
+/// The common case, a few events and no idempotency key (a reaction: `RequestChildObserved`
+/// and `RequestAtRisk`, `TicketChainObserved` and `PromiseAtRisk`), as one plain prepared
+/// INSERT: the version check is its `WHERE`, so no function call and no arrays (measured with
+/// pgbench, two events: 20–30 % more transactions a second than through `append_events`). It
+/// must stay equivalent to `append_events` for that case.
+async fn append_plain<'e>(
     executor: impl PgExecutor<'e>,
     stream: &StreamId,
     expected: i64,
-    event: &NewEvent,
+    events: &[NewEvent],
     metadata: &EventMetadata,
 ) -> Result<AppendOutcome, StoreError> {
-    let first_position: Option<i64> = sqlx::query_scalar(
+    // One row of parameters per event after the nine shared ones; only numbers are formatted
+    // into the statement.
+    let rows: Vec<String> = (0..events.len())
+        .map(|i| {
+            let p = 10 + 5 * i;
+            format!(
+                "(${p}::uuid, {n}, ${}::text, ${}::integer, ${}::timestamptz, ${}::bytea)",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                n = i + 1
+            )
+        })
+        .collect();
+    let sql = format!(
         "INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,
                              event_type, schema_version, occurred_at, correlation_id,
                              causation_id, actor, traceparent, tracestate, baggage, payload)
-         SELECT $1, $2, $3, $4 + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+         SELECT e.event_id, $1, $2, $3 + e.n, e.event_type, e.schema_version, e.occurred_at,
+                $4, $5, $6, $7, $8, $9, e.payload
+         FROM (VALUES {}) AS e(event_id, n, event_type, schema_version, occurred_at, payload)
          WHERE coalesce((SELECT max(aggregate_version) FROM events
-                         WHERE aggregate_type = $2 AND aggregate_id = $3), 0) = $4
+                         WHERE aggregate_type = $1 AND aggregate_id = $2), 0) = $3
+         ORDER BY e.n
          RETURNING position",
-    )
-    .bind(event.event_id)
-    .bind(&stream.aggregate_type)
-    .bind(&stream.aggregate_id)
-    .bind(expected)
-    .bind(&event.event_type)
-    .bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
-    .bind(event.occurred_at)
-    .bind(&metadata.correlation_id)
-    .bind(&metadata.causation_id)
-    .bind(&metadata.actor)
-    .bind(&metadata.traceparent)
-    .bind(&metadata.tracestate)
-    .bind(&metadata.baggage)
-    .bind(&event.payload)
-    .fetch_optional(executor)
-    .await
-    .map_err(|e| classify(e, stream))?;
-    let Some(first_position) = first_position else {
+        rows.join(", ")
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(&stream.aggregate_type)
+        .bind(&stream.aggregate_id)
+        .bind(expected)
+        .bind(&metadata.correlation_id)
+        .bind(&metadata.causation_id)
+        .bind(&metadata.actor)
+        .bind(&metadata.traceparent)
+        .bind(&metadata.tracestate)
+        .bind(&metadata.baggage);
+    for event in events {
+        query = query
+            .bind(event.event_id)
+            .bind(&event.event_type)
+            .bind(i32::try_from(event.schema_version).unwrap_or(i32::MAX))
+            .bind(event.occurred_at)
+            .bind(&event.payload);
+    }
+    let positions: Vec<i64> = query
+        .fetch_all(executor)
+        .await
+        .map_err(|e| classify(e, stream))?;
+    let Some(first_position) = positions.into_iter().min() else {
         return Err(StoreError::Conflict {
             stream: stream.clone(),
             detail: format!("stream {stream} is not at version {expected}"),
         });
     };
     metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
-        .increment(1);
+        .increment(events.len() as u64);
     Ok(AppendOutcome::Appended {
         first_position,
-        version: u64::try_from(expected).unwrap_or(0) + 1,
+        version: u64::try_from(expected).unwrap_or(0) + events.len() as u64,
     })
 }
 

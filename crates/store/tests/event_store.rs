@@ -157,6 +157,66 @@ async fn a_stale_or_future_expected_version_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn a_few_events_or_many_are_appended_in_order_and_checked_alike() {
+    // Up to four events without a key take a plain INSERT, more the `append_events` function:
+    // both must number, order and check versions the same way.
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let meta = metadata();
+    for (n, size) in [1usize, 2, 4, 5].into_iter().enumerate() {
+        let stream = StreamId::new("request", format!("r{n}"));
+        let kinds: Vec<String> = (1..=size).map(|k| format!("E{k}")).collect();
+        let batch: Vec<NewEvent> = kinds.iter().map(|k| event(k)).collect();
+        let outcome = store
+            .append(&stream, 0, &batch, &meta, None)
+            .await
+            .expect("append");
+        let AppendOutcome::Appended {
+            first_position,
+            version,
+        } = outcome
+        else {
+            panic!("{size} events: {outcome:?}");
+        };
+        assert_eq!(version, size as u64, "{size} events");
+        let stored = store.load_stream(&stream).await.expect("load");
+        let seen: Vec<(u64, i64, Vec<u8>)> = stored
+            .iter()
+            .map(|e| (e.version, e.position.position, e.payload.clone()))
+            .collect();
+        let wanted: Vec<(u64, i64, Vec<u8>)> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                (
+                    i as u64 + 1,
+                    first_position + i as i64,
+                    k.clone().into_bytes(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen, wanted,
+            "{size} events: versions and positions in order"
+        );
+        for expected in [0, size as u64 + 1] {
+            let err = store
+                .append(&stream, expected, &batch, &meta, None)
+                .await
+                .expect_err("a wrong expected version must fail");
+            assert!(
+                matches!(err, StoreError::Conflict { .. }),
+                "{size}: {err:?}"
+            );
+        }
+        assert_eq!(
+            store.stream_version(&stream).await.expect("version"),
+            size as u64
+        );
+    }
+}
+
+#[tokio::test]
 async fn two_concurrent_appends_at_the_same_version_one_wins() {
     let db = TestDatabase::create().await;
     let store = store(&db).await;
