@@ -168,8 +168,8 @@ impl RequestRow {
 
 /// Writes request rows (at most one per request) and schedules, moves or removes their
 /// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
-/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
-/// alone.
+/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep. A row older
+/// than the one stored is left alone.
 pub(crate) async fn write_requests(
     conn: &mut PgConnection,
     rows: &[RequestRow],

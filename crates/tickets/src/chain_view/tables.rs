@@ -85,6 +85,22 @@ pub(crate) struct Kept<'a> {
 /// and the ticket stream's version and last event.
 type MemberRow = (Uuid, Uuid, i64, Option<i64>, Option<Uuid>);
 
+/// Where the stream of the ticket in column `$ticket` stands (`ticket.version`,
+/// `ticket.event_id`; both null before its first event), for the statements keeping events;
+/// `$8` is the ticket aggregate type.
+macro_rules! ticket_mark {
+    ($ticket:literal) => {
+        concat!(
+            "LEFT JOIN LATERAL (SELECT aggregate_version AS version, event_id FROM events
+                            WHERE aggregate_type = $8
+                              AND aggregate_id = ",
+            $ticket,
+            "::text
+                            ORDER BY aggregate_version DESC LIMIT 1) ticket ON true"
+        )
+    };
+}
+
 /// Keeps the events of the requests the chain view follows (the others are none of its
 /// business), and reads what the database holds of every case they belong to, in one round
 /// trip for a whole transaction's events.
@@ -122,7 +138,7 @@ async fn keep_all(
     // opened by one of these events was inserted by an earlier statement of the transaction).
     // The followed requests are found by their key (`= ANY`), not by a join with the arrays,
     // which the planner, expecting a hundred rows, would make a read of the whole table.
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "WITH kept AS (
              INSERT INTO chain_request_events (request_id, version, event_id, event_type,
                  schema_version, occurred_at, payload)
@@ -138,17 +154,16 @@ async fn keep_all(
                 ticket.event_id
          FROM cases
          -- Once for each ticket, not once per member of its case.
-         LEFT JOIN LATERAL (SELECT aggregate_version AS version, event_id FROM events
-                            WHERE aggregate_type = $8
-                              AND aggregate_id = cases.ticket_id::text
-                            ORDER BY aggregate_version DESC LIMIT 1) ticket ON true
+         ",
+        ticket_mark!("cases.ticket_id"),
+        "
          -- Each case's members through the ticket's index: as a plain join the planner,
          -- with no statistics, hashes a read of the whole table (2.5 ms at 2,000 requests);
          -- OFFSET 0 keeps the subquery from being flattened into that join.
          CROSS JOIN LATERAL (SELECT m.request_id, m.version FROM chain_requests m
                              WHERE m.ticket_id = cases.ticket_id OFFSET 0) member
          ORDER BY cases.ticket_id",
-    )
+    ))
     .bind(&requests)
     .bind(&versions)
     .bind(&ids)
@@ -166,7 +181,7 @@ async fn keep_one(
     conn: &mut PgConnection,
     event: &Kept<'_>,
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "WITH kept AS (
              INSERT INTO chain_request_events (request_id, version, event_id, event_type,
                  schema_version, occurred_at, payload)
@@ -176,13 +191,12 @@ async fn keep_one(
          SELECT member.ticket_id, member.request_id, member.version, ticket.version,
                 ticket.event_id
          FROM chain_requests this
-         LEFT JOIN LATERAL (SELECT aggregate_version AS version, event_id FROM events
-                            WHERE aggregate_type = $8
-                              AND aggregate_id = this.ticket_id::text
-                            ORDER BY aggregate_version DESC LIMIT 1) ticket ON true
+         ",
+        ticket_mark!("this.ticket_id"),
+        "
          JOIN chain_requests member ON member.ticket_id = this.ticket_id
          WHERE this.request_id = $1",
-    )
+    ))
     .bind(event.request.as_uuid())
     .bind(db_version(event.version))
     .bind(event.event_id)

@@ -138,8 +138,8 @@ impl TicketRow {
 
 /// Writes ticket rows (at most one per ticket) and schedules, moves or removes their
 /// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
-/// `NOTIFY tickets_deadlines` at commit, so a deadline watch re-plans its sleep. A row older than the one stored is left
-/// alone.
+/// `NOTIFY tickets_deadlines` at commit, so a deadline watch re-plans its sleep. A row older
+/// than the one stored is left alone.
 pub(crate) async fn write_tickets(
     conn: &mut PgConnection,
     rows: &[TicketRow],
