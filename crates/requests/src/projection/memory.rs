@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chain_consumer::HandlerMemory;
 use chain_domain::ids::RequestId;
-use chain_domain::request::{RequestEvent, RequestState, evolve};
+use chain_domain::request::{Parent, RequestEvent, RequestState, evolve};
 use chain_store::EventStore;
 
 use crate::codec::{CodecError, RequestStreamDecoder, StoredEvent};
@@ -63,6 +63,16 @@ impl RequestMemory {
     /// `id` as remembered (an empty fold when it is not).
     pub fn get(&self, id: RequestId) -> Folded {
         self.0.get_if(&id, |_| true).unwrap_or_default()
+    }
+
+    /// The parent request of `id` as remembered, if it serves a request (not a ticket).
+    pub fn parent_request(&self, id: RequestId) -> Option<RequestId> {
+        self.0
+            .inspect(&id, |folded| match folded.state.request.as_ref()?.parent {
+                Some(Parent::Request(parent)) => Some(parent),
+                _ => None,
+            })
+            .flatten()
     }
 
     /// Remembers `folded` for `id`, unless what is remembered is further on.

@@ -24,7 +24,7 @@ use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
 use chain_store::{EventStore, StoreError};
 use sqlx::PgConnection;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::memory::{Folded, RequestMemory};
@@ -108,7 +108,7 @@ impl RequestsProjector {
     /// (read in one round trip for them all).
     async fn rows(&self, pending: &PendingRequests) -> Result<Vec<RequestRow>, StoreError> {
         let children = pending
-            .0
+            .requests
             .values()
             .filter_map(|folded| folded.state.request.as_ref())
             .flat_map(|request| request.children.keys().copied());
@@ -123,7 +123,7 @@ impl RequestsProjector {
             }
         };
         let now = clock::now();
-        let rows = pending.0.values().filter_map(|folded| {
+        let rows = pending.requests.values().filter_map(|folded| {
             let request = folded.state.request.as_ref()?;
             let kids: Vec<&Request> = request
                 .children
@@ -170,15 +170,19 @@ impl RequestsProjector {
         );
         let tell = propagation::parent_to_tell(&own.state, &event);
         if let Some((parent_id, command)) = tell {
-            // The parent as it stands now in the store (a command may have moved it).
-            let parent = self
-                .memory
-                .refresh(&self.store, [parent_id])
-                .await
-                .map_err(load_error)?
-                .remove(&parent_id)
-                .map(|parent| parent.loaded())
-                .unwrap_or_default();
+            // The parent as it stands now in the store (a command may have moved it): read
+            // when the transaction's events were prepared, or now. Read once: a second child
+            // telling it in this transaction needs it with the first one's reaction.
+            let parent = match pending.parents.remove(&parent_id) {
+                Some(parent) => Some(parent),
+                None => self
+                    .memory
+                    .refresh(&self.store, [parent_id])
+                    .await
+                    .map_err(load_error)?
+                    .remove(&parent_id),
+            };
+            let parent = parent.map(|parent| parent.loaded()).unwrap_or_default();
             let child = (id, own.loaded());
             propagation::tell_parent(
                 &self.store,
@@ -190,7 +194,7 @@ impl RequestsProjector {
             )
             .await?;
         }
-        pending.0.insert(id, own);
+        pending.requests.insert(id, own);
         Ok(())
     }
 }
@@ -199,10 +203,40 @@ impl RequestsProjector {
 /// request, in request order (so two transactions lock rows in the same order). Their rows are
 /// made at the end too, with their children's states read once for the whole transaction.
 #[derive(Debug, Default)]
-pub struct PendingRequests(BTreeMap<RequestId, Folded>);
+pub struct PendingRequests {
+    requests: BTreeMap<RequestId, Folded>,
+    /// The parents the transaction's events may have to tell, read together when the events
+    /// were prepared; each is taken by the first child that tells it.
+    parents: BTreeMap<RequestId, Folded>,
+}
 
 impl Handler for RequestsProjector {
     type Pending = PendingRequests;
+
+    /// Reads, in one round trip, the parents of the requests the events are about, as far as
+    /// memory knows them: most request events tell their parent, which would otherwise be
+    /// read once for each.
+    async fn prepare(
+        &self,
+        _tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        pending: &mut PendingRequests,
+    ) -> Result<(), HandlerError> {
+        let parents: BTreeSet<RequestId> = events
+            .iter()
+            .filter(|envelope| envelope.aggregate_type == REQUEST)
+            .filter_map(|envelope| envelope.aggregate_id.parse().ok())
+            .filter_map(|id| self.memory.parent_request(id))
+            .collect();
+        if !parents.is_empty() {
+            pending.parents = self
+                .memory
+                .refresh(&self.store, parents)
+                .await
+                .map_err(load_error)?;
+        }
+        Ok(())
+    }
 
     async fn handle(
         &self,
