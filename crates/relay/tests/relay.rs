@@ -436,8 +436,7 @@ async fn an_event_is_published_while_an_older_transaction_still_runs_and_nothing
 /// first; the bus must still carry the stream in version order, or every consumer waits out a
 /// gap it cannot fill until the redelivery.
 #[tokio::test]
-async fn a_stream_is_published_in_version_order_when_its_later_version_has_the_older_transaction()
-{
+async fn a_stream_is_published_in_version_order_when_its_later_version_has_the_older_transaction() {
     let fx = Fixture::new(&nats_url()).await;
     let stream = StreamId::new("ticket", "t-shared");
     let event = || NewEvent::new("customerchain.v1.TicketOpened", 1, Utc::now(), vec![1; 16]);
@@ -453,12 +452,23 @@ async fn a_stream_is_published_in_version_order_when_its_later_version_has_the_o
         .append(&stream, 0, &[first], &EventMetadata::default(), None)
         .await
         .expect("version 1, by the younger transaction");
-    chain_store::append_in(&mut *older, &stream, 1, &[second], &EventMetadata::default(), None)
-        .await
-        .expect("version 2, by the older transaction");
+    chain_store::append_in(
+        &mut *older,
+        &stream,
+        1,
+        &[second],
+        &EventMetadata::default(),
+        None,
+    )
+    .await
+    .expect("version 2, by the older transaction");
     older.commit().await.expect("commit");
 
     let relay = fx.relay(quick("relay"));
     drain_until(&relay, &fx.js, &fx.layout, 2).await;
-    assert_eq!(fx.published_ids().await, expected, "version 1, then version 2");
+    assert_eq!(
+        fx.published_ids().await,
+        expected,
+        "version 1, then version 2"
+    );
 }

@@ -10,11 +10,13 @@
 //! - [`page`]: page sizes and opaque keyset page tokens (AIP-158);
 //! - [`field`]: reading request fields (required text, ids, times, enums) with
 //!   `INVALID_ARGUMENT` naming the field;
-//! - [`clock`]: the current time at the precision the event store keeps.
+//! - [`clock`]: the current time at the precision the event store keeps;
+//! - [`history`]: `ReadEvents`, a page of the service's own event store.
 
 pub mod actor;
 pub mod clock;
 pub mod field;
+pub mod history;
 pub mod idempotency;
 pub mod page;
 pub mod status;

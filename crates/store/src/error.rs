@@ -25,6 +25,14 @@ pub enum StoreError {
     /// A stored value does not fit the Rust type (corrupt row or schema drift).
     #[error("stored value out of range: {0}")]
     Corrupt(String),
+    /// A read could not reach everything committed before it began: a transaction older than
+    /// them, anywhere on the PostgreSQL server, ran longer than the reader would wait (gRPC
+    /// `UNAVAILABLE`: retry).
+    #[error("an older transaction on the database server held the read back for {waited_ms} ms")]
+    HeldBack {
+        /// How long the read waited.
+        waited_ms: u64,
+    },
     /// The database could not be reached or refused the statement (gRPC `UNAVAILABLE` when it is
     /// a connection problem).
     #[error("database error: {0}")]
@@ -40,12 +48,13 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-            )
+            StoreError::HeldBack { .. }
+                | StoreError::Database(
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Tls(_)
+                )
         )
     }
 }

@@ -131,6 +131,36 @@ impl EventStore {
             .collect()
     }
 
+    /// [`read_all`](Self::read_all) that holds every event committed before the call: where an
+    /// older transaction still running anywhere on the server would make the page stop short,
+    /// it waits for that transaction, up to `patience` ([`StoreError::HeldBack`] after). A page
+    /// shorter than `limit` is then the end of what had committed when the call began, so a
+    /// reader paging a whole history (a rebuild) knows where it ends.
+    pub async fn read_committed(
+        &self,
+        after: Position,
+        limit: u32,
+        patience: std::time::Duration,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let began = tokio::time::Instant::now();
+        let mark = self.commit_mark().await?;
+        loop {
+            // Past the mark before the read, so the read sees all that committed before it.
+            let complete = self.reads_past(&mark).await?;
+            let page = self.read_all(after, limit).await?;
+            if complete || page.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
+                return Ok(page);
+            }
+            let waited = began.elapsed();
+            if waited >= patience {
+                return Err(StoreError::HeldBack {
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            tokio::time::sleep(crate::HORIZON_RETRY).await;
+        }
+    }
+
     /// Whether committed events exist after `after` that [`read_all`](Self::read_all) cannot
     /// return yet because an older transaction (in any database of the cluster: transaction ids
     /// are cluster-wide) is still running. A reader that finds nothing but this should look

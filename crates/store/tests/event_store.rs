@@ -623,3 +623,66 @@ async fn committed_since_sees_each_event_once_as_soon_as_its_transaction_commits
         .expect("look after B");
     assert_eq!(types(&after_b.events), ["test.v1.C"]);
 }
+
+#[tokio::test]
+async fn read_committed_waits_for_an_older_transaction_instead_of_stopping_short() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+
+    // An older transaction holds an event back while a younger one commits another.
+    let mut older = store.pool().begin().await.expect("begin");
+    chain_store::append_in(
+        &mut *older,
+        &StreamId::new("request", "older"),
+        0,
+        &[event("Older")],
+        &metadata(),
+        None,
+    )
+    .await
+    .expect("older append");
+    store
+        .append(
+            &StreamId::new("request", "younger"),
+            0,
+            &[event("Younger")],
+            &metadata(),
+            None,
+        )
+        .await
+        .expect("younger append");
+
+    let short = store
+        .read_all(Position::START, 100)
+        .await
+        .expect("read_all");
+    assert!(
+        short.is_empty(),
+        "read_all stops below the older transaction: {short:?}"
+    );
+    let held = store
+        .read_committed(Position::START, 100, Duration::from_millis(100))
+        .await;
+    assert!(
+        matches!(held, Err(StoreError::HeldBack { .. })),
+        "a read that cannot be complete says so: {held:?}"
+    );
+
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .read_committed(Position::START, 100, Duration::from_secs(10))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    older.commit().await.expect("commit older");
+    let page = reader.await.expect("reader").expect("read_committed");
+    let types: Vec<_> = page.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        types,
+        ["test.v1.Older", "test.v1.Younger"],
+        "both, in commit order"
+    );
+}

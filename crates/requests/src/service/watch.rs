@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use chain_domain::ids::TeamId;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
-use chain_rpc::{IntoStatus, field, status};
+use chain_rpc::{IntoStatus, field, history, status};
 use chain_store::{Changes, EventStore, Position, RecordedEvent};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
@@ -31,9 +31,6 @@ const READ_BATCH: u32 = 500;
 /// Requests whose relevance a watch remembers before it forgets them all (and looks them
 /// up again as their events come).
 const MAX_REMEMBERED: usize = 100_000;
-/// `ReadEvents`' default and largest `limit`.
-const READ_DEFAULT: u32 = 1_000;
-const READ_MAX: u32 = 10_000;
 
 impl RequestService {
     pub(super) async fn watch_requests(
@@ -51,7 +48,7 @@ impl RequestService {
         let start = if message.live_only {
             self.store.head().await.map_err(IntoStatus::into_status)?
         } else {
-            position("after_position", &message.after_position)?
+            history::position("after_position", &message.after_position)?
         };
         let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
         let watcher = Watcher {
@@ -70,30 +67,11 @@ impl RequestService {
         call: Call<pb::ReadEventsRequest>,
     ) -> Result<ServerStream<pb::EventEnvelope>, Status> {
         let message = call.into_inner();
-        let after = position("after_position", &message.after_position)?;
-        let limit = match message.limit {
-            0 => READ_DEFAULT,
-            n => n.min(READ_MAX),
-        };
-        let events = self
-            .store
-            .read_all(after, limit)
-            .await
-            .map_err(IntoStatus::into_status)?;
+        let events = history::read_page(&self.store, &message).await?;
         let envelopes: Vec<Result<pb::EventEnvelope, Status>> =
             events.iter().map(|e| Ok(to_envelope(e))).collect();
         Ok(Box::pin(futures::stream::iter(envelopes)))
     }
-}
-
-/// A resume position: empty is the start of the store.
-fn position(name: &str, value: &str) -> Result<Position, Status> {
-    if value.is_empty() {
-        return Ok(Position::START);
-    }
-    value
-        .parse()
-        .map_err(|reason: String| status::invalid_argument(name, reason))
 }
 
 /// One `WatchRequests` stream.

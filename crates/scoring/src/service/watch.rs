@@ -11,7 +11,7 @@ use chain_domain::link::LinkKey;
 use chain_domain::scoring::Subject;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
-use chain_rpc::{IntoStatus, field, status};
+use chain_rpc::{IntoStatus, field, history, status};
 use chain_store::{Changes, EventStore, Position, RecordedEvent};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
@@ -26,9 +26,6 @@ use crate::projection::rows::subject_key;
 const WATCH_BUFFER: usize = 256;
 /// Events read from the store per round.
 const READ_BATCH: u32 = 500;
-/// `ReadEvents`' default and largest `limit`.
-const READ_DEFAULT: u32 = 1_000;
-const READ_MAX: u32 = 10_000;
 
 impl ScoringService {
     pub(super) async fn watch_scores(
@@ -48,7 +45,7 @@ impl ScoringService {
         let start = if message.live_only {
             self.store.head().await.map_err(IntoStatus::into_status)?
         } else {
-            position("after_position", &message.after_position)?
+            history::position("after_position", &message.after_position)?
         };
         let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
         let watcher = Watcher {
@@ -65,30 +62,11 @@ impl ScoringService {
         &self,
         message: pb::ReadEventsRequest,
     ) -> Result<ServerStream<pb::EventEnvelope>, Status> {
-        let after = position("after_position", &message.after_position)?;
-        let limit = match message.limit {
-            0 => READ_DEFAULT,
-            n => n.min(READ_MAX),
-        };
-        let events = self
-            .store
-            .read_all(after, limit)
-            .await
-            .map_err(IntoStatus::into_status)?;
+        let events = history::read_page(&self.store, &message).await?;
         let envelopes: Vec<Result<pb::EventEnvelope, Status>> =
             events.iter().map(|e| Ok(to_envelope(e))).collect();
         Ok(Box::pin(futures::stream::iter(envelopes)))
     }
-}
-
-/// A resume position: empty is the start of the store.
-fn position(name: &str, value: &str) -> Result<Position, Status> {
-    if value.is_empty() {
-        return Ok(Position::START);
-    }
-    value
-        .parse()
-        .map_err(|reason: String| status::invalid_argument(name, reason))
 }
 
 /// One `WatchScores` stream.
