@@ -133,6 +133,24 @@ pub async fn customer(
     .transpose()
 }
 
+/// The tier and value now of each of `ids` that is registered, in one read.
+pub async fn standings(
+    conn: &mut PgConnection,
+    ids: &[CustomerId],
+) -> Result<Vec<(CustomerId, CustomerStanding)>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
+    sqlx::query(
+        "SELECT customer_id, value_minor, currency, tier, version, registered_at
+         FROM customer_values WHERE customer_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|row| decode(row).map(|row| (row.customer_id, row.standing())))
+    .collect()
+}
+
 /// A customer's tier and value now, if registered.
 pub async fn standing(
     conn: &mut PgConnection,

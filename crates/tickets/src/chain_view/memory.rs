@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use chain_consumer::HandlerMemory;
-use chain_domain::ids::{RequestId, TicketId};
+use chain_domain::ids::{CustomerId, RequestId, TicketId};
 use chain_domain::request::{RequestState, evolve};
 use chain_domain::ticket::TicketState;
 use chain_requests::codec::{CodecError, RequestStreamDecoder, StoredEvent};
@@ -85,6 +85,14 @@ impl Memory {
         self.cases.inspect(&ticket, |case| {
             case.states.iter().map(|(id, s)| (*id, s.version)).collect()
         })
+    }
+
+    /// The customer of `ticket`, if any state of it is remembered (a ticket's customer never
+    /// changes).
+    pub fn customer_of(&self, ticket: TicketId) -> Option<CustomerId> {
+        self.tickets.inspect(&ticket, |(state, _)| {
+            state.ticket.as_ref().map(|ticket| ticket.customer_id)
+        })?
     }
 
     /// The ticket as remembered, if its stream stands at `at` (its version and last event).

@@ -58,7 +58,7 @@ use crate::streams::{LoadError, load_ticket, ticket_stream};
 use crate::{SERVICE_ACTOR, tiers};
 use case::{CaseError, TicketCase};
 use memory::{FoldedCase, Memory};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tables::{CaseRows, CaseVersions, StreamMark};
 
 /// The durable consumer name of the chain view (also the key of its inbox rows).
@@ -356,6 +356,19 @@ impl Handler for ChainView {
         }
         if !kept.is_empty() {
             pending.read(tables::keep_events(tx, &kept).await?);
+        }
+        // Several cases: their customers' standings in one read, where each reaction would
+        // read its own (one case reads it only if it reacts).
+        let customers: BTreeSet<CustomerId> = pending
+            .read
+            .keys()
+            .filter_map(|ticket| self.memory.customer_of(*ticket))
+            .collect();
+        if customers.len() > 1 {
+            let customers: Vec<CustomerId> = customers.into_iter().collect();
+            pending
+                .standings
+                .extend(tiers::standings(tx, &customers).await?);
         }
         Ok(())
     }
