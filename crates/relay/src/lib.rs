@@ -5,7 +5,8 @@
 //! - **Commit order, no skipped rows.** Its checkpoint moves with [`EventStore::read_all`], which
 //!   orders by `(tx_id, position)` and stops below the oldest running transaction. Each read
 //!   goes out in `position` order, which is each stream's version order even where two
-//!   transactions writing one stream took their ids the other way round.
+//!   transactions writing one stream took their ids the other way round (unless a read's end
+//!   falls between them: consumers then wait out the gap).
 //! - **Published at commit, not at the horizon.** That horizon trails the head by the longest
 //!   transaction running anywhere on the server; a fast path (`fast_path.rs`) publishes each event
 //!   as soon as its own transaction commits, by chaining snapshots, and the checkpoint read skips

@@ -267,8 +267,9 @@ impl Relay {
             // Commit order is not stream order: a transaction that took its id early can
             // append a stream's next version after a younger one appended the version before
             // (a command and a consumer's reaction on one ticket). Positions follow each
-            // stream's versions, so the batch goes out in position order. A stream split by
-            // a full batch's end can still go out of order; consumers wait out that gap.
+            // stream's versions, so the batch goes out in position order. A stream split
+            // between two reads (by a full batch's end, or by the horizon falling between its
+            // two transactions) still goes out of order; consumers wait out that gap.
             unpublished.sort_unstable_by_key(|event| event.position.position);
             total += self.publish(&unpublished).await?;
             if advance_checkpoint(leadership.connection(), &self.config.name, from, to).await? {

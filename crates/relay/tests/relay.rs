@@ -463,6 +463,16 @@ async fn a_stream_is_published_in_version_order_when_its_later_version_has_the_o
     .await
     .expect("version 2, by the older transaction");
     older.commit().await.expect("commit");
+    // Both in one read: another test's transaction could hold the horizon between the two,
+    // and a stream split between two reads still goes out in commit order.
+    let mark = fx.store.commit_mark().await.expect("mark");
+    let readable = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        async || fx.store.reads_past(&mark).await.expect("reads past"),
+    )
+    .await;
+    assert!(readable, "both versions become readable");
 
     let relay = fx.relay(quick("relay"));
     drain_until(&relay, &fx.js, &fx.layout, 2).await;
