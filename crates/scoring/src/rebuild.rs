@@ -16,6 +16,7 @@
 //! for inspection (or for swapping in); [`Tables::drop`] removes it.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::internal_request_service_client::InternalRequestServiceClient;
@@ -112,8 +113,10 @@ impl EventSource {
                 } else {
                     after.parse().map_err(read_error)?
                 };
+                // As `ReadEvents` reads, but waiting as long as it takes: a rebuild in-process
+                // has no caller to answer `UNAVAILABLE` to.
                 let read = events
-                    .read_all(from, limit)
+                    .read_committed(from, limit, Duration::MAX)
                     .await
                     .map_err(|e| read_error(e.to_string()))?;
                 return Ok(read.iter().map(to_envelope).collect());
@@ -136,29 +139,14 @@ impl EventSource {
         &mut self,
         store: InputStore,
     ) -> Result<Vec<pb::EventEnvelope>, RebuildError> {
-        let read_error = |e: chain_store::StoreError| RebuildError::Read {
-            store,
-            reason: e.to_string(),
-        };
-        // Read from a store, the history ends at what had committed when the rebuild began:
-        // an empty page below that only means an older transaction elsewhere on the server
-        // still holds the read back. (Through `ReadEvents` an empty page still ends it: the
-        // RPC does not yet say whether its store had more committed.)
-        let mark = match self {
-            Self::Store(events) => Some(events.commit_mark().await.map_err(read_error)?),
-            _ => None,
-        };
+        // Every page holds what had committed when it was asked for (`read_committed`, also
+        // behind `ReadEvents`), so an empty page is the end of the history as it stood then,
+        // never an older transaction elsewhere on the server holding the read back.
         let mut events = Vec::new();
         let mut after = String::new();
         loop {
             let page = self.page(store, &after, PAGE).await?;
             let Some(last) = page.last() else {
-                if let (Self::Store(source), Some(mark)) = (&*self, &mark)
-                    && !source.reads_past(mark).await.map_err(read_error)?
-                {
-                    tokio::time::sleep(chain_store::HORIZON_RETRY).await;
-                    continue;
-                }
                 return Ok(events);
             };
             if last.position.is_empty() {

@@ -101,6 +101,18 @@ pub async fn deployment_currency(
     Ok(code.and_then(|c| c.parse().ok()))
 }
 
+/// The read of `customer_values` that [`decode`] takes, followed by `$rest` (the statement's
+/// end).
+macro_rules! select_customers {
+    ($rest:literal) => {
+        concat!(
+            "SELECT customer_id, value_minor, currency, tier, version, registered_at
+             FROM customer_values",
+            $rest
+        )
+    };
+}
+
 /// A customer from a row holding `customer_values`' columns.
 pub(crate) fn decode(row: &sqlx::postgres::PgRow) -> Result<CustomerRow, sqlx::Error> {
     let currency: String = row.try_get("currency")?;
@@ -121,16 +133,13 @@ pub async fn customer(
     conn: &mut PgConnection,
     id: CustomerId,
 ) -> Result<Option<CustomerRow>, sqlx::Error> {
-    sqlx::query(
-        "SELECT customer_id, value_minor, currency, tier, version, registered_at
-         FROM customer_values WHERE customer_id = $1",
-    )
-    .bind(id.as_uuid())
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(decode)
-    .transpose()
+    sqlx::query(select_customers!(" WHERE customer_id = $1"))
+        .bind(id.as_uuid())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
 }
 
 /// The tier and value now of each of `ids` that is registered, in one read.
@@ -139,16 +148,13 @@ pub async fn standings(
     ids: &[CustomerId],
 ) -> Result<Vec<(CustomerId, CustomerStanding)>, sqlx::Error> {
     let ids: Vec<Uuid> = ids.iter().map(|id| id.as_uuid()).collect();
-    sqlx::query(
-        "SELECT customer_id, value_minor, currency, tier, version, registered_at
-         FROM customer_values WHERE customer_id = ANY($1)",
-    )
-    .bind(&ids)
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|row| decode(row).map(|row| (row.customer_id, row.standing())))
-    .collect()
+    sqlx::query(select_customers!(" WHERE customer_id = ANY($1)"))
+        .bind(&ids)
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(|row| decode(row).map(|row| (row.customer_id, row.standing())))
+        .collect()
 }
 
 /// A customer's tier and value now, if registered.
@@ -240,15 +246,12 @@ pub struct TierMove {
 /// Every customer's tier from every customer's value, and the tiers that moved (not yet
 /// recorded: the caller appends the events and calls [`set_tier`]). Hold [`lock`].
 pub async fn recompute(conn: &mut PgConnection) -> Result<Vec<TierMove>, sqlx::Error> {
-    let rows: Vec<CustomerRow> = sqlx::query(
-        "SELECT customer_id, value_minor, currency, tier, version, registered_at
-         FROM customer_values",
-    )
-    .fetch_all(conn)
-    .await?
-    .iter()
-    .map(decode)
-    .collect::<Result<_, _>>()?;
+    let rows: Vec<CustomerRow> = sqlx::query(select_customers!(""))
+        .fetch_all(conn)
+        .await?
+        .iter()
+        .map(decode)
+        .collect::<Result<_, _>>()?;
     let tiers = pareto_tiers(rows.iter().map(|r| (r.customer_id, r.value.minor_units)));
     let by_id: BTreeMap<CustomerId, &CustomerRow> =
         rows.iter().map(|r| (r.customer_id, r)).collect();
