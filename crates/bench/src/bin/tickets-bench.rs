@@ -57,7 +57,9 @@ use tonic::transport::Channel;
 
 use crate::fixture::{BenchDatabase, BenchNats, DEFAULT_DATABASE_URL, DEFAULT_NATS_URL};
 use crate::requests::cpu::{self, CpuSnapshot};
-use crate::requests::service::{self as requests_service, ServiceProcess, ServiceSettings};
+use crate::requests::service::{
+    self as requests_service, ServiceProcess, ServiceSettings, TracingMode, TracingSettings,
+};
 use crate::requests::teams;
 use crate::tickets::cases::{self, Case, Plan, Teams};
 use crate::tickets::observe::{self, Board};
@@ -117,6 +119,10 @@ struct Args {
     /// The services' `RUST_LOG`.
     #[arg(long, default_value = "warn")]
     service_log: String,
+    /// The services' tracing: `unexported` (every span gets a W3C context, nothing is sent:
+    /// what a deployment without a collector does) or `disabled` (`OTEL_SDK_DISABLED=true`).
+    #[arg(long, value_enum, default_value_t = TracingMode::Unexported)]
+    tracing: TracingMode,
     /// The PostgreSQL server; the bench creates (and drops) two databases of its own on it.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
@@ -222,9 +228,18 @@ async fn run(
         db_connections: args.db_connections,
         rust_log: &args.service_log,
     };
+    anyhow::ensure!(
+        args.tracing != TracingMode::Exported,
+        "tickets-bench has no span receiver: --tracing unexported or disabled"
+    );
+    let tracing = TracingSettings {
+        mode: args.tracing,
+        ..TracingSettings::default()
+    };
+    let spawn = |binary, url| ServiceProcess::spawn_traced(binary, &settings(url), &tracing);
     let mut services = Services {
-        requests: ServiceProcess::spawn(requests_bin, &settings(bench.requests_db.url()))?,
-        tickets: ServiceProcess::spawn(tickets_bin, &settings(bench.tickets_db.url()))?,
+        requests: spawn(requests_bin, bench.requests_db.url())?,
+        tickets: spawn(tickets_bin, bench.tickets_db.url())?,
     };
     let outcome = measure_all(
         args,
@@ -447,6 +462,7 @@ fn describe(
     report.machine("synchronous_commit", synchronous_commit);
     report.machine("nats-server", nats.server_version());
     report.machine("services RUST_LOG", &args.service_log);
+    report.machine("services tracing", args.tracing.name());
     report.machine("service db connections", args.db_connections);
     report.machine(
         "per phase",

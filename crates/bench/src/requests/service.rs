@@ -110,15 +110,6 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 impl ServiceProcess {
-    /// Starts `binary serve` on a free loopback port with `settings`, without exporting spans.
-    #[allow(
-        dead_code,
-        reason = "tickets-bench starts its services this way; requests-bench picks the tracing"
-    )]
-    pub fn spawn(binary: &Path, settings: &ServiceSettings<'_>) -> anyhow::Result<Self> {
-        Self::spawn_traced(binary, settings, &TracingSettings::default())
-    }
-
     /// Starts `binary serve` on a free loopback port with `settings`, tracing as `tracing` says.
     pub fn spawn_traced(
         binary: &Path,
