@@ -1,19 +1,24 @@
-//! The inbox: which events a consumer applied and how far each aggregate stream got, checked
-//! and moved inside the same transaction as the projection change, one event at a time
-//! ([`admit`]) or a whole batch at once ([`admit_all`]).
+//! The inbox: how far each aggregate stream got with a consumer, checked and moved inside the
+//! same transaction as the projection change, one event at a time ([`admit`]) or a whole batch
+//! at once ([`admit_all`]).
+//!
+//! A stream's versions run 1, 2, 3… without gaps or repeats (the event store's unique
+//! `(aggregate, version)`), so the version a stream stands at says exactly which of its events
+//! were applied: a redelivery or a republished copy is at or below it. No row per event is
+//! kept (the table `inbox_processed` of the first schema grew by one row per event and
+//! consumer, forever, and is no longer written), and [`applied_count`] is the sum of the
+//! versions.
 
-use sqlx::{PgConnection, Row};
-use uuid::Uuid;
+use sqlx::{PgConnection, PgPool, Row};
 
 /// Whether an event may be applied now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admission {
-    /// Next in its stream and never seen: the stream now stands at its version (row locked
-    /// until the transaction ends); apply it.
+    /// Next in its stream: the stream now stands at its version (row locked until the
+    /// transaction ends); apply it.
     Next,
-    /// This event id was processed before: a redelivery.
-    Duplicate,
-    /// Its stream is already past this version (a republished copy under another delivery).
+    /// Its stream already stands at or past this version: a redelivery, or a republished copy
+    /// under another delivery.
     Stale,
     /// An earlier version of its stream has not been applied yet.
     Gap {
@@ -24,49 +29,38 @@ pub(crate) enum Admission {
     Lost,
 }
 
-/// Marks the event processed, compares its version with the stream's and, when it is next,
-/// moves the stream to it, in one round trip. Moving the stream before the handler runs holds
-/// the stream's row lock for the rest of the transaction, so a replica admitting the same
-/// stream waits for this one to end instead of applying the same version beside it. A caller
-/// rolls the transaction back unless the outcome is `Next` (and the handler succeeded),
-/// `Duplicate` or `Stale`.
+/// Compares the event's version with the stream's and, when it is next, moves the stream to
+/// it, in one round trip. Moving the stream before the handler runs holds the stream's row lock
+/// for the rest of the transaction, so a replica admitting the same stream waits for this one
+/// to end instead of applying the same version beside it. A caller rolls the transaction back
+/// unless the outcome is `Next` (and the handler succeeded) or `Stale`.
 pub(crate) async fn admit(
     tx: &mut PgConnection,
     consumer: &str,
-    event_id: Uuid,
     aggregate: (&str, &str),
     version: u64,
 ) -> Result<Admission, sqlx::Error> {
     let row = sqlx::query(
-        "WITH fresh AS (
-             INSERT INTO inbox_processed (consumer, event_id) VALUES ($1, $2)
-             ON CONFLICT DO NOTHING RETURNING 1),
-         moved AS (
+        "WITH moved AS (
              INSERT INTO inbox_stream_versions AS s (consumer, aggregate_type, aggregate_id,
                                                      version)
-             SELECT $1, $3, $4, $5
-             WHERE EXISTS (SELECT 1 FROM fresh)
-               AND ($5 = 1 OR EXISTS (SELECT 1 FROM inbox_stream_versions
-                                      WHERE consumer = $1 AND aggregate_type = $3
-                                        AND aggregate_id = $4))
+             SELECT $1, $2, $3, $4
+             WHERE $4 = 1 OR EXISTS (SELECT 1 FROM inbox_stream_versions
+                                     WHERE consumer = $1 AND aggregate_type = $2
+                                       AND aggregate_id = $3)
              ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
              SET version = EXCLUDED.version WHERE s.version = EXCLUDED.version - 1
              RETURNING 1)
-         SELECT EXISTS (SELECT 1 FROM fresh) AS fresh,
-                EXISTS (SELECT 1 FROM moved) AS moved,
+         SELECT EXISTS (SELECT 1 FROM moved) AS moved,
                 (SELECT version FROM inbox_stream_versions
-                 WHERE consumer = $1 AND aggregate_type = $3 AND aggregate_id = $4) AS applied",
+                 WHERE consumer = $1 AND aggregate_type = $2 AND aggregate_id = $3) AS applied",
     )
     .bind(consumer)
-    .bind(event_id)
     .bind(aggregate.0)
     .bind(aggregate.1)
     .bind(i64::try_from(version).unwrap_or(i64::MAX))
     .fetch_one(&mut *tx)
     .await?;
-    if !row.try_get::<bool, _>("fresh")? {
-        return Ok(Admission::Duplicate);
-    }
     if row.try_get::<bool, _>("moved")? {
         return Ok(Admission::Next);
     }
@@ -83,26 +77,35 @@ pub(crate) async fn admit(
     })
 }
 
+/// How many events `consumer` has applied (or skipped as none of its business): the sum of
+/// the versions its streams stand at.
+pub async fn applied_count(pool: &PgPool, consumer: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(version), 0)::int8 FROM inbox_stream_versions WHERE consumer = $1",
+    )
+    .bind(consumer)
+    .fetch_one(pool)
+    .await
+}
+
 /// A stream, as (aggregate type, aggregate id).
 type Stream<'a> = (&'a str, &'a str);
 
-/// One batch's events as the inbox sees them: their ids, and for each stream the run of
-/// versions the batch brings.
+/// One batch's events as the inbox sees them: for each stream, the run of versions the batch
+/// brings.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct BatchRuns<'a> {
-    event_ids: Vec<Uuid>,
     /// (aggregate type, aggregate id) → (first version, last version), in first-seen order.
     runs: Vec<(Stream<'a>, (u64, u64))>,
 }
 
 impl<'a> BatchRuns<'a> {
-    /// The runs of `events` (event id, stream, version), in batch order; `None` when a stream's
-    /// versions do not follow one another in the batch (a copy, a gap): the batch then needs
-    /// the one-by-one admission, which tells those apart.
-    pub(crate) fn of(events: impl IntoIterator<Item = (Uuid, Stream<'a>, u64)>) -> Option<Self> {
+    /// The runs of `events` (stream, version), in batch order; `None` when a stream's versions
+    /// do not follow one another in the batch (a copy, a gap): the batch then needs the
+    /// one-by-one admission, which tells those apart.
+    pub(crate) fn of(events: impl IntoIterator<Item = (Stream<'a>, u64)>) -> Option<Self> {
         let mut batch = Self::default();
-        for (event_id, stream, version) in events {
-            batch.event_ids.push(event_id);
+        for (stream, version) in events {
             match batch.runs.iter_mut().find(|(s, _)| *s == stream) {
                 Some((_, (_, last))) if *last + 1 == version => *last = version,
                 Some(_) => return None,
@@ -113,11 +116,10 @@ impl<'a> BatchRuns<'a> {
     }
 }
 
-/// Admits a whole batch in one round trip when every event in it is new and each stream's run
-/// starts right after the version the stream stands at: marks them all processed, moves each
-/// stream to the end of its run (holding its row lock until the transaction ends), and returns
-/// true. Returns false when any event is not simply next; the caller must then roll the
-/// transaction back and admit the events one by one ([`admit`]).
+/// Admits a whole batch in one round trip when each stream's run starts right after the version
+/// the stream stands at: moves each stream to the end of its run (holding its row lock until
+/// the transaction ends), and returns true. Returns false when any run is not simply next; the
+/// caller must then roll the transaction back and admit the events one by one ([`admit`]).
 pub(crate) async fn admit_all(
     tx: &mut PgConnection,
     consumer: &str,
@@ -131,12 +133,8 @@ pub(crate) async fn admit_all(
         .map(|(_, (first, last))| (version(*first), version(*last)))
         .unzip();
     let row = sqlx::query(
-        "WITH fresh AS (
-             INSERT INTO inbox_processed (consumer, event_id)
-             SELECT $1, id FROM unnest($2::uuid[]) AS id
-             ON CONFLICT DO NOTHING RETURNING 1),
-         runs AS (
-             SELECT * FROM unnest($3::text[], $4::text[], $5::int8[], $6::int8[])
+        "WITH runs AS (
+             SELECT * FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[])
                  AS r(kind, id, first, last)),
          -- An upsert, so each stream is found through the primary key whatever the plan.
          moved AS (
@@ -156,41 +154,32 @@ pub(crate) async fn admit_all(
                                 WHERE r.kind = EXCLUDED.aggregate_type
                                   AND r.id = EXCLUDED.aggregate_id)
              RETURNING 1)
-         SELECT (SELECT count(*) FROM fresh) AS fresh,
-                (SELECT count(*) FROM moved) AS moved",
+         SELECT count(*) AS moved FROM moved",
     )
     .bind(consumer)
-    .bind(&batch.event_ids)
     .bind(kinds)
     .bind(ids)
     .bind(firsts)
     .bind(lasts)
     .fetch_one(&mut *tx)
     .await?;
-    let fresh: i64 = row.try_get("fresh")?;
     let moved: i64 = row.try_get("moved")?;
-    Ok(usize::try_from(fresh).ok() == Some(batch.event_ids.len())
-        && usize::try_from(moved).ok() == Some(batch.runs.len()))
+    Ok(usize::try_from(moved).ok() == Some(batch.runs.len()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn id(n: u128) -> Uuid {
-        Uuid::from_u128(n)
-    }
-
     #[test]
     fn a_batch_groups_each_streams_consecutive_versions_into_one_run() {
         let batch = BatchRuns::of([
-            (id(1), ("request", "a"), 3),
-            (id(2), ("request", "b"), 1),
-            (id(3), ("request", "a"), 4),
-            (id(4), ("ticket", "a"), 7),
+            (("request", "a"), 3),
+            (("request", "b"), 1),
+            (("request", "a"), 4),
+            (("ticket", "a"), 7),
         ])
         .expect("every stream runs on");
-        assert_eq!(batch.event_ids, [id(1), id(2), id(3), id(4)]);
         assert_eq!(
             batch.runs,
             [
@@ -204,8 +193,8 @@ mod tests {
     #[test]
     fn a_repeated_or_skipped_version_in_a_batch_needs_the_one_by_one_admission() {
         let a = ("request", "a");
-        assert_eq!(BatchRuns::of([(id(1), a, 3), (id(2), a, 3)]), None);
-        assert_eq!(BatchRuns::of([(id(1), a, 3), (id(2), a, 5)]), None);
-        assert_eq!(BatchRuns::of([(id(1), a, 4), (id(2), a, 3)]), None);
+        assert_eq!(BatchRuns::of([(a, 3), (a, 3)]), None);
+        assert_eq!(BatchRuns::of([(a, 3), (a, 5)]), None);
+        assert_eq!(BatchRuns::of([(a, 4), (a, 3)]), None);
     }
 }

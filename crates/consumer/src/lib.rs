@@ -1,10 +1,10 @@
 //! Durable JetStream consumers that apply each event exactly once, in per-stream order, and park
 //! poison messages instead of dropping them or letting them block the stream.
 //!
-//! For every message, in one PostgreSQL transaction: record the event id as processed (a
-//! redelivery finds it and has no second effect), check the aggregate version against the last
-//! one applied (an event that skips ahead waits with a delayed NAK; one already applied is acked
-//! and ignored), run the [`Handler`] on the same transaction, then commit and ack. A message that
+//! For every message, in one PostgreSQL transaction: check the aggregate version against the
+//! last one applied and move the stream to it (an event that skips ahead waits with a delayed
+//! NAK; one already applied, a redelivery or a republished copy, is acked and has no second
+//! effect), run the [`Handler`] on the same transaction, then commit and ack. A message that
 //! cannot be decoded, that the handler refuses, or that keeps failing until its last delivery, is
 //! written to `dead_letters` with its reason and terminated, so later messages keep flowing.
 //!
@@ -29,6 +29,7 @@ pub use config::ConsumerConfig;
 pub use dead_letter::{DeadLetter, list_dead_letters};
 pub use error::ConsumerError;
 pub use handler::{Handler, HandlerError};
+pub use inbox::applied_count;
 pub use memory::HandlerMemory;
 pub use pending_counts::PendingCounts;
 pub use run::{ConsumerStats, EventConsumer};

@@ -364,10 +364,11 @@ impl<H: Handler> EventConsumer<H> {
         else {
             return Ok(None);
         };
+        // An invalid event id is parked by the one-by-one path.
         let events = envelopes.iter().map(|e| {
-            let id = Uuid::parse_str(&e.event_id).ok()?;
+            Uuid::parse_str(&e.event_id).ok()?;
             let stream = (e.aggregate_type.as_str(), e.aggregate_id.as_str());
-            Some((id, stream, e.aggregate_version))
+            Some((stream, e.aggregate_version))
         });
         let Some(batch) = events.collect::<Option<Vec<_>>>().and_then(BatchRuns::of) else {
             return Ok(None);
@@ -552,20 +553,20 @@ impl<H: Handler> EventConsumer<H> {
         envelope: &EventEnvelope,
         pending: &mut H::Pending,
     ) -> Result<Outcome, sqlx::Error> {
-        let Ok(event_id) = Uuid::parse_str(&envelope.event_id) else {
+        if Uuid::parse_str(&envelope.event_id).is_err() {
             return Ok(Outcome::Park(format!(
                 "invalid event id {:?}",
                 envelope.event_id
             )));
-        };
+        }
         let aggregate = (
             envelope.aggregate_type.as_str(),
             envelope.aggregate_id.as_str(),
         );
         let name = self.config.name.as_str();
         let version = envelope.aggregate_version;
-        Ok(match admit(tx, name, event_id, aggregate, version).await? {
-            Admission::Duplicate | Admission::Stale => Outcome::Skipped,
+        Ok(match admit(tx, name, aggregate, version).await? {
+            Admission::Stale => Outcome::Skipped,
             Admission::Gap { expected } => {
                 debug!(consumer = name, expected, got = version, "stream gap");
                 Outcome::Gap(expected)

@@ -4,7 +4,7 @@
 use async_nats::jetstream;
 use chain_bus::{BusLayout, encode_envelope, ensure_stream};
 use chain_consumer::{
-    ConsumerConfig, EventConsumer, Handler, HandlerError, list_dead_letters, migrate,
+    ConsumerConfig, EventConsumer, Handler, HandlerError, applied_count, list_dead_letters, migrate,
 };
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_testkit::{NatsRoot, TestDatabase, nats_url, wait_until};
@@ -262,6 +262,11 @@ async fn duplicates_and_reordering_end_in_the_in_order_state() {
     assert!(
         stats.skipped.load(Ordering::Relaxed) >= 4,
         "the repeats were skipped"
+    );
+    assert_eq!(
+        applied_count(&fx.pool, "projector").await.expect("count"),
+        8,
+        "the inbox counts each distinct event once"
     );
     assert!(
         list_dead_letters(&fx.pool, "projector")

@@ -398,10 +398,18 @@ async fn phase(
         CpuSnapshot::take(requests_pid),
         CpuSnapshot::take(tickets_pid),
     );
+    let applied_before = (
+        pipeline::chain_view_applied(tickets_pool).await?,
+        Instant::now(),
+    );
     let window = pacer.await.context("the pacer panicked")?;
     let after = (
         CpuSnapshot::take(requests_pid),
         CpuSnapshot::take(tickets_pid),
+    );
+    let applied = (
+        pipeline::chain_view_applied(tickets_pool).await? - applied_before.0,
+        applied_before.1.elapsed(),
     );
     let unfinished = pace::drain(board, Duration::from_secs_f64(args.drain_limit)).await;
     for (name, service) in [
@@ -422,9 +430,8 @@ async fn phase(
             .ok();
     let flow = pipeline::rates(
         requests_pool,
-        tickets_pool,
-        window.from_wall,
-        window.until.duration_since(window.from),
+        (window.from_wall, window.until.duration_since(window.from)),
+        applied,
     )
     .await
     .map_err(|error| eprintln!("tickets-bench: {error:#}"))

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use sqlx::PgPool;
 use tokio::time::Instant;
 
-/// The projector's consumer name in `inbox_processed` (`chain_requests::PROJECTOR_NAME`; the
+/// The projector's consumer name in the inbox (`chain_requests::PROJECTOR_NAME`; the
 /// bench talks to the service only over gRPC and SQL, so it does not link the crate).
 const PROJECTOR_NAME: &str = "requests-projector";
 /// How often the counts are compared while waiting. Counting is a scan of both tables (about
@@ -46,7 +46,8 @@ pub struct CatchUp {
 pub async fn backlog(pool: &PgPool) -> anyhow::Result<Backlog> {
     let (events, processed): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM events), \
-                (SELECT count(*) FROM inbox_processed WHERE consumer = $1)",
+                (SELECT coalesce(sum(version), 0)::int8 FROM inbox_stream_versions \
+                 WHERE consumer = $1)",
     )
     .bind(PROJECTOR_NAME)
     .fetch_one(pool)

@@ -261,7 +261,8 @@ pub async fn wait_quiet(
                 .await
                 .context("counting request events")?;
         let applied: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM inbox_processed WHERE consumer = 'tickets-chain-view'",
+            "SELECT coalesce(sum(version), 0)::int8 FROM inbox_stream_versions
+             WHERE consumer = 'tickets-chain-view'",
         )
         .fetch_one(tickets)
         .await

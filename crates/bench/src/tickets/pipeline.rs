@@ -54,46 +54,44 @@ pub async fn relay_to_chain_view(
     Ok(spans)
 }
 
-/// How fast each side went between `from` and `from + window`: request events written by
-/// requests-svc (its commands and its projector's reactions), and request events the chain
-/// view applied, per second.
-pub async fn rates(
-    requests: &PgPool,
-    tickets: &PgPool,
-    from: DateTime<Utc>,
-    window: Duration,
-) -> anyhow::Result<(f64, f64)> {
-    let until = from + chrono::TimeDelta::from_std(window).context("a window")?;
-    let written = count_between(
-        requests,
-        "SELECT count(*) FROM events
-         WHERE aggregate_type = 'request' AND recorded_at >= $1 AND recorded_at < $2",
-        (from, until),
+/// How many request events the chain view has applied (or skipped) so far: the sum of the
+/// versions its inbox holds for each request stream.
+pub async fn chain_view_applied(tickets: &PgPool) -> anyhow::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(version), 0)::int8 FROM inbox_stream_versions
+         WHERE consumer = 'tickets-chain-view'",
     )
+    .fetch_one(tickets)
     .await
-    .context("counting request events")?;
-    let applied = count_between(
-        tickets,
-        "SELECT count(*) FROM inbox_processed
-         WHERE consumer = 'tickets-chain-view' AND processed_at >= $1 AND processed_at < $2",
-        (from, until),
-    )
-    .await
-    .context("counting the chain view's events")?;
-    let seconds = window.as_secs_f64().max(f64::EPSILON);
-    #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
-    Ok((written as f64 / seconds, applied as f64 / seconds))
+    .context("counting the chain view's events")
 }
 
-/// The count `sql` finds between two times (its `$1` and `$2`).
-async fn count_between(
-    pool: &PgPool,
-    sql: &'static str,
-    (from, until): (DateTime<Utc>, DateTime<Utc>),
-) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(sql)
-        .bind(from)
-        .bind(until)
-        .fetch_one(pool)
-        .await
+/// How fast each side went: request events written by requests-svc (its commands and its
+/// projector's reactions) between `from` and `from + window`, per second; and the request
+/// events the chain view applied over the same window, `applied` (counted at its two ends)
+/// divided by `applied_over`.
+pub async fn rates(
+    requests: &PgPool,
+    (from, window): (DateTime<Utc>, Duration),
+    (applied, applied_over): (i64, Duration),
+) -> anyhow::Result<(f64, f64)> {
+    let until = from + chrono::TimeDelta::from_std(window).context("a window")?;
+    let written: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events
+         WHERE aggregate_type = 'request' AND recorded_at >= $1 AND recorded_at < $2",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_one(requests)
+    .await
+    .context("counting request events")?;
+    let per_second = |count: i64, over: Duration| {
+        #[allow(clippy::cast_precision_loss, reason = "counts stay far below 2^52")]
+        let count = count as f64;
+        count / over.as_secs_f64().max(f64::EPSILON)
+    };
+    Ok((
+        per_second(written, window),
+        per_second(applied, applied_over),
+    ))
 }

@@ -201,12 +201,12 @@ impl Harness {
             Duration::from_secs(10),
             Duration::from_millis(20),
             async || {
-                let processed: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM inbox_processed WHERE consumer = $1")
-                        .bind(chain_requests::projection::PROJECTOR_NAME)
-                        .fetch_one(&self.pool)
-                        .await
-                        .expect("count");
+                let processed = chain_consumer::applied_count(
+                    &self.pool,
+                    chain_requests::projection::PROJECTOR_NAME,
+                )
+                .await
+                .expect("count");
                 processed == self.event_count().await
             },
         )

@@ -240,9 +240,7 @@ impl Harness {
 
     /// How many events `consumer` applied or skipped.
     pub async fn processed(&self, consumer: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM inbox_processed WHERE consumer = $1")
-            .bind(consumer)
-            .fetch_one(&self.pool)
+        chain_consumer::applied_count(&self.pool, consumer)
             .await
             .expect("count")
     }
