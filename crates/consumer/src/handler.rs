@@ -56,12 +56,12 @@ pub trait Handler: Send + Sync + 'static {
 
     /// Writes what the transaction's events left in `pending`, on `tx`, after the last of them
     /// and before the commit. A failure rolls the transaction back, and its events are applied
-    /// again one by one.
+    /// again one by one, where a transient failure is retried and a poison one parks the event.
     fn flush(
         &self,
         tx: &mut PgConnection,
         pending: Self::Pending,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         let _ = (tx, pending);
         std::future::ready(Ok(()))
     }

@@ -344,7 +344,10 @@ impl<H: Handler> EventConsumer<H> {
                 _ => return Ok(Err(index)),
             }
         }
-        self.handler.flush(&mut tx, pending).await?;
+        if let Err(error) = self.handler.flush(&mut tx, pending).await {
+            debug!(consumer = %self.config.name, ?error, "batch not flushed; first one alone");
+            return Ok(Err(0));
+        }
         tx.commit().await?;
         Ok(Ok(applied))
     }
@@ -400,7 +403,10 @@ impl<H: Handler> EventConsumer<H> {
                 return Ok(Some(Err(index)));
             }
         }
-        self.handler.flush(&mut tx, pending).await?;
+        if let Err(error) = self.handler.flush(&mut tx, pending).await {
+            debug!(consumer = %self.config.name, ?error, "batch not flushed; first one alone");
+            return Ok(Some(Err(0)));
+        }
         tx.commit().await?;
         Ok(Some(Ok(vec![true; messages.len()])))
     }
@@ -539,8 +545,12 @@ impl<H: Handler> EventConsumer<H> {
         let mut pending = H::Pending::default();
         let outcome = self.apply_in(&mut tx, envelope, &mut pending).await?;
         if matches!(outcome, Outcome::Applied | Outcome::Skipped) {
-            self.handler.flush(&mut tx, pending).await?;
-            tx.commit().await?;
+            match self.handler.flush(&mut tx, pending).await {
+                Ok(()) => tx.commit().await?,
+                // Rolled back with the transaction.
+                Err(HandlerError::Transient(reason)) => return Ok(Outcome::Failed(reason)),
+                Err(HandlerError::Poison(reason)) => return Ok(Outcome::Park(reason)),
+            }
         }
         Ok(outcome)
     }

@@ -91,7 +91,7 @@ impl Handler for Recorder {
         Ok(())
     }
 
-    async fn flush(&self, tx: &mut PgConnection, pending: Pending) -> Result<(), sqlx::Error> {
+    async fn flush(&self, tx: &mut PgConnection, pending: Pending) -> Result<(), HandlerError> {
         for (aggregate_id, version, event_type) in pending.rows {
             sqlx::query(
                 "INSERT INTO applied (aggregate_id, version, event_type) VALUES ($1, $2, $3)",

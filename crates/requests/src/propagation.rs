@@ -1,7 +1,8 @@
 //! Propagation, one level at a time: after a child request's event, tell its parent request
 //! the child's latest outlook ([`chain_domain::propagation::parent_signal`]). The parent
 //! decides [`chain_domain::request::RequestCommand::ObserveChild`] — which may put it at risk with the cause path,
-//! change its risk, or clear it — and its events are appended in the projector's transaction,
+//! change its risk, or clear it — and its events are appended at the end of the projector's
+//! transaction (with the transaction's other reactions, in one statement),
 //! with causation id = the child's event id, correlation id = the case id and actor =
 //! `requests-svc`. Those events reach the projector in turn, and so the risk climbs to the
 //! root of the case. A parent that is an external ticket is the tickets service's business:
@@ -16,8 +17,7 @@ use chain_domain::propagation::parent_signal;
 use chain_domain::request::{RequestCommand, RequestEvent, RequestState, decide};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
-use chain_store::{EventMetadata, EventStore, StoreError, append_in};
-use sqlx::PgConnection;
+use chain_store::{EventMetadata, EventStore, PendingAppends, StoreError};
 
 use crate::SERVICE_ACTOR;
 use crate::projection::projector::load_error;
@@ -35,11 +35,11 @@ pub(crate) fn parent_to_tell(
 }
 
 /// Tells the request `parent_id` (`parent`, as it stands now in the store) `command`, by
-/// appending its events on `tx`. `child` is the request whose event (`cause`, its envelope)
+/// adding its events to `appends`, which the projector writes before its transaction commits. `child` is the request whose event (`cause`, its envelope)
 /// led to it, up to date.
 pub(crate) async fn tell_parent(
     store: &EventStore,
-    tx: &mut PgConnection,
+    appends: &mut PendingAppends,
     (parent_id, parent): (RequestId, &LoadedRequest),
     command: &RequestCommand,
     child: (RequestId, LoadedRequest),
@@ -76,22 +76,26 @@ pub(crate) async fn tell_parent(
         &trace.tracestate,
         &trace.baggage,
     );
-    match append_in(
-        &mut *tx,
-        &request_stream(parent_id),
-        parent.state.version,
-        &batch.events,
-        &metadata,
-        None,
-    )
-    .await
-    {
-        // The projector wakes the relay once the consumer's transaction commits (not with a
-        // NOTIFY in it: a notifying transaction holds a server-wide lock through its commit).
-        Ok(_) => Ok(()),
-        Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
-            "{stream} changed while propagating; retrying"
-        ))),
-        Err(error) => Err(HandlerError::Transient(error.to_string())),
+    // The projector wakes the relay once the consumer's transaction commits (not with a NOTIFY
+    // in it: a notifying transaction holds a server-wide lock through its commit).
+    appends
+        .push(
+            &request_stream(parent_id),
+            parent.state.version,
+            &batch.events,
+            &metadata,
+        )
+        .map_err(conflict)
+}
+
+/// A parent that moved since it was read (its provider committing at the same moment, or a
+/// second child telling it in the same transaction): the transaction rolls back and the
+/// consumer retries the child's event.
+pub(crate) fn conflict(error: StoreError) -> HandlerError {
+    match error {
+        StoreError::Conflict { stream, .. } => {
+            HandlerError::Transient(format!("{stream} changed while propagating; retrying"))
+        }
+        other => HandlerError::Transient(other.to_string()),
     }
 }

@@ -214,7 +214,7 @@ async fn append_plain<'e>(
 }
 
 /// Turns a version conflict (checked or raced) into [`StoreError::Conflict`].
-fn classify(error: sqlx::Error, stream: &StreamId) -> StoreError {
+pub(crate) fn classify(error: sqlx::Error, stream: &StreamId) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         let code = db.code();
         let raced = code.as_deref() == Some(UNIQUE_VIOLATION)

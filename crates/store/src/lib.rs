@@ -10,6 +10,7 @@ mod checkpoint;
 mod error;
 mod event;
 mod feed;
+mod pending_appends;
 mod read;
 mod since;
 
@@ -18,6 +19,7 @@ pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 pub use feed::{ChangeFeed, Changes};
+pub use pending_appends::PendingAppends;
 pub use read::CommitMark;
 pub use since::{CommitSnapshot, CommittedSince};
 

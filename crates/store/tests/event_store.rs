@@ -1,8 +1,8 @@
 //! The event store against a real PostgreSQL: each test gets a database of its own.
 
 use chain_store::{
-    AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, Position, StoreError,
-    StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
+    AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, PendingAppends, Position,
+    StoreError, StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
 use chain_testkit::{TestDatabase, wait_until};
 use chrono::Utc;
@@ -685,4 +685,96 @@ async fn read_committed_waits_for_an_older_transaction_instead_of_stopping_short
         ["test.v1.Older", "test.v1.Younger"],
         "both, in commit order"
     );
+}
+
+#[tokio::test]
+async fn pending_appends_write_several_streams_in_one_statement_in_the_order_pushed() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let (ticket, parent) = (
+        StreamId::new("ticket", "t1"),
+        StreamId::new("request", "p1"),
+    );
+    store
+        .append(&ticket, 0, &[event("Opened")], &metadata(), None)
+        .await
+        .expect("ticket opened");
+    let told = EventMetadata {
+        causation_id: "event-9".into(),
+        traceparent: None,
+        ..metadata()
+    };
+    let mut pending = PendingAppends::default();
+    pending
+        .push(&ticket, 1, &[event("Observed"), event("AtRisk")], &told)
+        .expect("first reaction");
+    pending
+        .push(&parent, 0, &[event("Opened")], &metadata())
+        .expect("another stream");
+    pending
+        .push(&ticket, 3, &[event("Cleared")], &metadata())
+        .expect("the ticket again, where the first reaction left it");
+    let mut tx = store.pool().begin().await.expect("begin");
+    pending.write_in(&mut *tx).await.expect("written");
+    tx.commit().await.expect("commit");
+
+    let loaded = store.load_stream(&ticket).await.expect("load");
+    assert_eq!(
+        types(&loaded),
+        [
+            "test.v1.Opened",
+            "test.v1.Observed",
+            "test.v1.AtRisk",
+            "test.v1.Cleared"
+        ]
+    );
+    assert_eq!(
+        loaded.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        loaded[1].metadata, told,
+        "each append keeps its own metadata"
+    );
+    assert_eq!(loaded[3].metadata, metadata());
+    let parent_event = &store.load_stream(&parent).await.expect("load")[0];
+    assert!(
+        loaded[2].position < parent_event.position && parent_event.position < loaded[3].position,
+        "positions follow the order pushed"
+    );
+}
+
+#[tokio::test]
+async fn pending_appends_write_nothing_when_any_stream_moved() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let (moved, quiet) = (StreamId::new("ticket", "t1"), StreamId::new("ticket", "t2"));
+    let mut pending = PendingAppends::default();
+    pending
+        .push(&quiet, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    pending
+        .push(&moved, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    // Another writer gets there first.
+    store
+        .append(&moved, 0, &[event("Opened")], &metadata(), None)
+        .await
+        .expect("the other writer");
+
+    let err = pending
+        .write_in(store.pool())
+        .await
+        .expect_err("a stream moved");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.stream_version(&quiet).await.expect("version"), 0);
+    assert_eq!(store.stream_version(&moved).await.expect("version"), 1);
+
+    let mut gap = PendingAppends::default();
+    gap.push(&quiet, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    let err = gap
+        .push(&quiet, 2, &[event("Committed")], &metadata())
+        .expect_err("a second append must start where the first ends");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
 }

@@ -22,7 +22,7 @@ use chain_domain::ledger::ledger;
 use chain_domain::request::{Request, RequestEvent};
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_rpc::clock;
-use chain_store::{EventStore, StoreError};
+use chain_store::{EventStore, PendingAppends, StoreError};
 use sqlx::PgConnection;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -146,7 +146,6 @@ impl RequestsProjector {
 
     async fn request(
         &self,
-        tx: &mut PgConnection,
         envelope: &EventEnvelope,
         pending: &mut PendingRequests,
     ) -> Result<(), HandlerError> {
@@ -186,7 +185,7 @@ impl RequestsProjector {
             let child = (id, own.loaded());
             propagation::tell_parent(
                 &self.store,
-                tx,
+                &mut pending.appends,
                 (parent_id, &parent),
                 &command,
                 child,
@@ -208,6 +207,8 @@ pub struct PendingRequests {
     /// The parents the transaction's events may have to tell, read together when the events
     /// were prepared; each is taken by the first child that tells it.
     parents: BTreeMap<RequestId, Folded>,
+    /// The parents' reactions, appended at the end.
+    appends: PendingAppends,
 }
 
 impl Handler for RequestsProjector {
@@ -254,7 +255,7 @@ impl Handler for RequestsProjector {
                 let event = decode_link(stored).map_err(poison)?;
                 tables::apply_link(tx, &event, envelope.aggregate_version).await?;
             }
-            REQUEST => self.request(tx, envelope, pending).await?,
+            REQUEST => self.request(envelope, pending).await?,
             other => {
                 return Err(HandlerError::Poison(format!(
                     "unknown aggregate type {other:?}"
@@ -268,12 +269,17 @@ impl Handler for RequestsProjector {
         &self,
         tx: &mut PgConnection,
         pending: PendingRequests,
-    ) -> Result<(), sqlx::Error> {
-        let rows = self.rows(&pending).await.map_err(|error| match error {
-            StoreError::Database(error) => error,
-            other => sqlx::Error::Protocol(other.to_string()),
-        })?;
-        tables::write_requests(tx, &rows).await
+    ) -> Result<(), HandlerError> {
+        let rows = self
+            .rows(&pending)
+            .await
+            .map_err(|error| HandlerError::Transient(error.to_string()))?;
+        tables::write_requests(tx, &rows).await?;
+        pending
+            .appends
+            .write_in(&mut *tx)
+            .await
+            .map_err(propagation::conflict)
     }
 
     fn after_commit(&self) {

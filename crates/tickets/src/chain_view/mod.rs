@@ -46,7 +46,7 @@ use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::EventEnvelope;
 use chain_requests::codec::{RequestStreamDecoder, StoredEvent};
 use chain_rpc::clock;
-use chain_store::{EventMetadata, EventStore, StoreError, append_in};
+use chain_store::{EventMetadata, EventStore, PendingAppends, StoreError};
 use prost::Name;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -253,32 +253,36 @@ impl ChainView {
             &trace.tracestate,
             &trace.baggage,
         );
-        match append_in(
-            &mut *tx,
-            &ticket_stream(case.ticket_id),
-            state.version,
-            &batch.events,
-            &metadata,
-            None,
-        )
-        .await
-        {
-            Ok(_) => {
-                for event in &events {
-                    if let TicketEvent::PromiseAtRisk { standing, .. } = event {
-                        tracing::info!(chain.ticket_id = %case.ticket_id, chain.customer_tier = standing.tier.as_str(), "promise at risk");
-                        self.counts.add("chain_promises_at_risk_total", 1);
-                    }
-                }
-                tracing::debug!(ticket_id = %case.ticket_id, events = batch.events.len(), "ticket observed its chain");
-                let last_event = batch.events.last().map(|event| event.event_id);
-                Ok(Some((batch.state, last_event)))
+        // Written with the transaction's other reactions at its end (`flush`).
+        pending
+            .appends
+            .push(
+                &ticket_stream(case.ticket_id),
+                state.version,
+                &batch.events,
+                &metadata,
+            )
+            .map_err(conflict)?;
+        for event in &events {
+            if let TicketEvent::PromiseAtRisk { standing, .. } = event {
+                tracing::info!(chain.ticket_id = %case.ticket_id, chain.customer_tier = standing.tier.as_str(), "promise at risk");
+                self.counts.add("chain_promises_at_risk_total", 1);
             }
-            Err(StoreError::Conflict { stream, .. }) => Err(HandlerError::Transient(format!(
-                "{stream} changed while observing its chain; retrying"
-            ))),
-            Err(error) => Err(HandlerError::Transient(error.to_string())),
         }
+        tracing::debug!(ticket_id = %case.ticket_id, events = batch.events.len(), "ticket observed its chain");
+        let last_event = batch.events.last().map(|event| event.event_id);
+        Ok(Some((batch.state, last_event)))
+    }
+}
+
+/// A ticket that moved since the chain view read it: the transaction rolls back and the
+/// consumer retries.
+fn conflict(error: StoreError) -> HandlerError {
+    match error {
+        StoreError::Conflict { stream, .. } => HandlerError::Transient(format!(
+            "{stream} changed while observing its chain; retrying"
+        )),
+        other => HandlerError::Transient(other.to_string()),
     }
 }
 
@@ -286,13 +290,15 @@ impl ChainView {
 /// which of its requests are followed, and what the database held of their cases. Gathered as
 /// its events are handled: the latest rows of each case, in ticket order (so two transactions
 /// lock rows in the same order), written at its end and seen by its later events instead of
-/// the tables; where its reactions left the tickets' streams; the customers' standings read (the
-/// several reactions of one turn read their customer once).
+/// the tables; the tickets' reactions, appended at its end, and where they leave the tickets'
+/// streams; the customers' standings read (the several reactions of one turn read their
+/// customer once).
 #[derive(Debug, Default)]
 pub struct PendingCases {
     followed: HashMap<RequestId, TicketId>,
     read: HashMap<TicketId, CaseVersions>,
     cases: BTreeMap<TicketId, CaseRows>,
+    appends: PendingAppends,
     tickets: HashMap<TicketId, StreamMark>,
     standings: HashMap<CustomerId, CustomerStanding>,
 }
@@ -397,9 +403,21 @@ impl Handler for ChainView {
         reacted
     }
 
-    async fn flush(&self, tx: &mut PgConnection, pending: PendingCases) -> Result<(), sqlx::Error> {
+    async fn flush(
+        &self,
+        tx: &mut PgConnection,
+        pending: PendingCases,
+    ) -> Result<(), HandlerError> {
         let cases: Vec<&CaseRows> = pending.cases.values().collect();
-        tables::save_cases(tx, &cases).await
+        tables::save_cases(tx, &cases).await?;
+        if let Err(error) = pending.appends.write_in(&mut *tx).await {
+            // The transaction rolls back: what was remembered of these tickets is ahead.
+            for ticket in pending.tickets.keys() {
+                self.memory.forget(*ticket);
+            }
+            return Err(conflict(error));
+        }
+        Ok(())
     }
 
     fn after_commit(&self) {

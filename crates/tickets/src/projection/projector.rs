@@ -137,9 +137,9 @@ impl Handler for TicketsProjector {
         &self,
         tx: &mut PgConnection,
         pending: PendingTickets,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), HandlerError> {
         let rows: Vec<TicketRow> = pending.0.into_values().collect();
-        tables::write_tickets(tx, &rows).await
+        Ok(tables::write_tickets(tx, &rows).await?)
     }
 }
 
