@@ -20,7 +20,7 @@ pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 pub use feed::{ChangeFeed, Changes};
 pub use pending_appends::PendingAppends;
-pub use read::CommitMark;
+pub use read::{COLUMNS as EVENT_COLUMNS, CommitMark, decode as decode_event};
 pub use since::{CommitSnapshot, CommittedSince};
 
 use sqlx::PgPool;

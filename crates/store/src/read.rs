@@ -9,7 +9,9 @@ use sqlx::postgres::PgRow;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommitMark(String);
 
-pub(crate) const COLUMNS: &str =
+/// The columns a [`RecordedEvent`] is decoded from ([`decode`]): for a caller that reads a
+/// stream beside its own tables in one statement (`SELECT {COLUMNS} FROM events …`).
+pub const COLUMNS: &str =
     "position, tx_id::text AS tx_id_text, event_id, aggregate_type, aggregate_id,
     aggregate_version, event_type, schema_version, occurred_at, recorded_at, correlation_id,
     causation_id, actor, traceparent, tracestate, baggage, payload";
@@ -221,7 +223,8 @@ impl EventStore {
     }
 }
 
-pub(crate) fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
+/// The event in a row that holds [`COLUMNS`].
+pub fn decode(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     Ok(RecordedEvent {
         position: Position {
             tx_id: parse_tx_id(row)?,

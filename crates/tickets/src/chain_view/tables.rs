@@ -501,6 +501,78 @@ pub async fn chain_and_standing(
     Ok((chain, standing))
 }
 
+/// What `GetTicket` reads beside a ticket's events: the chain behind it, and the standing of
+/// the customer the read model lists it under.
+#[derive(Debug, Clone, Default)]
+pub struct Beside {
+    /// The chain behind the ticket, if any request serves it.
+    pub chain: Option<ChainSummary>,
+    /// The listed customer's tier and value now, if registered.
+    pub standing: Option<CustomerStanding>,
+    /// The customer the read model lists the ticket under; `None` until the projector has
+    /// seen the ticket opened.
+    pub listed_customer: Option<CustomerId>,
+}
+
+/// A ticket's stored events and what shows beside them, in one round trip. The customer is
+/// found through the read model's row of the ticket (a ticket's customer never changes), so
+/// the caller must check [`Beside::listed_customer`] against the events and read
+/// [`chain_and_standing`] itself when the read model has not listed the ticket yet.
+pub async fn ticket_beside_chain(
+    pool: &sqlx::PgPool,
+    ticket: TicketId,
+) -> Result<(Vec<chain_store::RecordedEvent>, Beside), chain_store::StoreError> {
+    let sql = format!(
+        "SELECT k.ticket_id IS NOT NULL AS has_chain, k.projected_completion,
+                k.critical_request_id, k.critical_provider_team_id, k.critical_consumer_team_id,
+                t.customer_id AS listed_customer_id,
+                c.customer_id, c.value_minor, c.currency, c.tier, c.version, c.registered_at,
+                e.*
+         FROM (SELECT) one
+         LEFT JOIN ticket_chains k ON k.ticket_id = $1
+         LEFT JOIN tickets t ON t.ticket_id = $1
+         LEFT JOIN customer_values c ON c.customer_id = t.customer_id
+         LEFT JOIN LATERAL (
+             SELECT {columns} FROM events
+             WHERE aggregate_type = $2 AND aggregate_id = $3
+             ORDER BY aggregate_version) e ON true
+         ORDER BY e.aggregate_version",
+        columns = chain_store::EVENT_COLUMNS
+    );
+    let stream = crate::streams::ticket_stream(ticket);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ticket.as_uuid())
+        .bind(&stream.aggregate_type)
+        .bind(&stream.aggregate_id)
+        .fetch_all(pool)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), Beside::default()));
+    };
+    let beside = Beside {
+        chain: if first.try_get("has_chain")? {
+            Some(summary_of(first)?)
+        } else {
+            None
+        },
+        standing: match first.try_get::<Option<Uuid>, _>("customer_id")? {
+            Some(_) => Some(tiers::decode(first)?.standing()),
+            None => None,
+        },
+        listed_customer: first
+            .try_get::<Option<Uuid>, _>("listed_customer_id")?
+            .map(CustomerId::from_uuid),
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // A ticket without events is one row without an event.
+        if row.try_get::<Option<Uuid>, _>("event_id")?.is_some() {
+            events.push(chain_store::decode_event(row)?);
+        }
+    }
+    Ok((events, beside))
+}
+
 /// A [`ChainSummary`] from a row holding `ticket_chains`' columns.
 pub(crate) fn summary_of(row: &sqlx::postgres::PgRow) -> Result<ChainSummary, sqlx::Error> {
     let request: Option<Uuid> = row.try_get("critical_request_id")?;

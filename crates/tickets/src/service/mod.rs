@@ -25,7 +25,7 @@ mod watch;
 
 use std::pin::Pin;
 
-use chain_domain::customer::Currency;
+use chain_domain::customer::{Currency, CustomerStanding};
 use chain_domain::ticket::TicketState;
 use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::ticket_service_server::{
@@ -40,7 +40,7 @@ use tonic::{Request, Response, Status};
 
 pub use refusal::refusal;
 
-use crate::chain_view::chain_and_standing;
+use crate::chain_view::{ChainSummary, chain_and_standing};
 use crate::codec::{StoredEvent, TicketExtras};
 use crate::view;
 use chain_store::ChangeFeed;
@@ -122,31 +122,53 @@ impl TicketService {
         state: &TicketState,
         stored: impl IntoIterator<Item = StoredEvent<'a>>,
     ) -> Result<pb::Ticket, Status> {
+        let beside = self.chain_and_standing(state).await?;
+        show(state, stored, beside)
+    }
+
+    /// The chain behind the ticket of `state` and its customer's standing now.
+    async fn chain_and_standing(
+        &self,
+        state: &TicketState,
+    ) -> Result<(Option<ChainSummary>, Option<CustomerStanding>), Status> {
         let Some(ticket) = state.ticket.as_ref() else {
             tracing::error!("a ticket without events was presented");
             return Err(internal());
         };
-        let extras = TicketExtras::of(stored).map_err(|error| {
-            tracing::error!(ticket_id = %ticket.id, %error, "stored ticket events do not decode");
-            internal()
-        })?;
         let mut conn = self
             .store
             .pool()
             .acquire()
             .await
             .map_err(|e| database_error(&e))?;
-        let (chain, standing) = chain_and_standing(&mut conn, ticket.id, ticket.customer_id)
+        chain_and_standing(&mut conn, ticket.id, ticket.customer_id)
             .await
-            .map_err(|e| database_error(&e))?;
-        Ok(view::ticket(
-            ticket,
-            state.version,
-            &extras,
-            standing,
-            chain.as_ref(),
-        ))
+            .map_err(|e| database_error(&e))
     }
+}
+
+/// A ticket as the API shows it: its folded `state`, the extras of its stored events, and
+/// what was read beside them (the chain behind it, the customer's tier and value now).
+fn show<'a>(
+    state: &TicketState,
+    stored: impl IntoIterator<Item = StoredEvent<'a>>,
+    (chain, standing): (Option<ChainSummary>, Option<CustomerStanding>),
+) -> Result<pb::Ticket, Status> {
+    let Some(ticket) = state.ticket.as_ref() else {
+        tracing::error!("a ticket without events was presented");
+        return Err(internal());
+    };
+    let extras = TicketExtras::of(stored).map_err(|error| {
+        tracing::error!(ticket_id = %ticket.id, %error, "stored ticket events do not decode");
+        internal()
+    })?;
+    Ok(view::ticket(
+        ticket,
+        state.version,
+        &extras,
+        standing,
+        chain.as_ref(),
+    ))
 }
 
 /// The first response of a command: the one just built, or the one recorded for its key.

@@ -14,10 +14,11 @@ use sqlx::postgres::PgRow;
 use tonic::{Request as Call, Status};
 use uuid::Uuid;
 
-use super::TicketService;
+use super::{TicketService, show};
 use crate::chain_view::tables::summary_of;
+use crate::chain_view::tables::ticket_beside_chain;
 use crate::codec::{StoredEvent, cause_link, tier, ts};
-use crate::streams::{LoadError, load_ticket};
+use crate::streams::{LoadError, decode_ticket_stream, ticket_stream};
 use crate::tiers::tier_of;
 
 /// A `ListTickets` cursor: (at risk, value at stake, due key, ticket id).
@@ -62,14 +63,30 @@ impl TicketService {
         call: Call<pb::GetTicketRequest>,
     ) -> Result<pb::Ticket, Status> {
         let id: TicketId = field::id("ticket_id", &call.get_ref().ticket_id)?;
-        let loaded = load_ticket(&self.store, id)
+        // The events and what shows beside them in one read; the chain and standing read again
+        // only while the read model has not listed the ticket under its customer yet.
+        let (recorded, beside) = ticket_beside_chain(self.store.pool(), id)
             .await
+            .map_err(|error| LoadError::Store(error).into_status())?;
+        let loaded = decode_ticket_stream(recorded)
+            .map_err(|source| {
+                let stream = ticket_stream(id);
+                LoadError::Codec { stream, source }
+            })
             .map_err(LoadError::into_status)?;
-        if loaded.ticket().is_none() {
+        let Some(ticket) = loaded.ticket() else {
             return Err(not_found("ticket_id", "ticket", &id.to_string()));
-        }
-        self.present(&loaded.state, loaded.recorded.iter().map(StoredEvent::from))
-            .await
+        };
+        let beside = if beside.listed_customer == Some(ticket.customer_id) {
+            (beside.chain, beside.standing)
+        } else {
+            self.chain_and_standing(&loaded.state).await?
+        };
+        show(
+            &loaded.state,
+            loaded.recorded.iter().map(StoredEvent::from),
+            beside,
+        )
     }
 
     pub(super) async fn list_tickets(

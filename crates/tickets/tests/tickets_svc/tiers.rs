@@ -195,3 +195,44 @@ async fn tiers_follow_a_skewed_distribution_of_values() {
         .into_inner();
     assert_eq!(unchanged.version, renamed.version);
 }
+
+/// GetTicket shows the customer's tier and value as they are now, whether the read model has
+/// listed the ticket under its customer yet (one read for it all) or not (read apart).
+#[tokio::test]
+async fn a_ticket_shows_its_customers_tier_and_value_now() {
+    let harness = Harness::start().await;
+    let crm = harness.client("crm-import").await;
+    let shop = customer(&crm, "Small Shop", 1_000).await;
+    let front_line = harness.client(&team()).await;
+    let opened = ticket(&front_line, &shop.customer_id, "desk").await;
+    let read = async || {
+        front_line
+            .clone()
+            .get_ticket(pb::GetTicketRequest {
+                ticket_id: opened.ticket_id.clone(),
+            })
+            .await
+            .expect("GetTicket")
+            .into_inner()
+    };
+    assert_eq!(read().await.tier(), pb::CustomerTier::A);
+
+    harness.settled().await;
+    let whale = customer(&crm, "Big Hotel Chain", 1_000_000).await;
+    assert_eq!(whale.tier(), pb::CustomerTier::A);
+    let listed = read().await;
+    assert_eq!(
+        listed.tier(),
+        pb::CustomerTier::C,
+        "the whale pushed it down"
+    );
+    assert_eq!(listed.value_at_stake, eur(1_000));
+
+    // As before the projector lists it: the same ticket, read apart.
+    sqlx::query("DELETE FROM tickets WHERE ticket_id = $1::uuid")
+        .bind(&opened.ticket_id)
+        .execute(&harness.pool)
+        .await
+        .expect("unlist the ticket");
+    assert_eq!(read().await, listed);
+}
