@@ -778,3 +778,61 @@ async fn pending_appends_write_nothing_when_any_stream_moved() {
         .expect_err("a second append must start where the first ends");
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_few_events_or_many_with_an_idempotency_key_are_recorded_and_replayed_alike() {
+    // Up to four events take the plain statement, more the `append_events` function.
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    for size in [1usize, 4, 5] {
+        let stream = StreamId::new("team", format!("t{size}"));
+        let batch: Vec<NewEvent> = (0..size).map(|k| event(&format!("E{k}"))).collect();
+        let idem = Idempotency {
+            scope: "Import/team-a".into(),
+            key: format!("key-{size}"),
+            fingerprint: b"digest".to_vec(),
+            response: format!("first {size}").into_bytes(),
+        };
+        let first = store
+            .append(&stream, 0, &batch, &metadata(), Some(&idem))
+            .await
+            .expect("first");
+        assert!(
+            matches!(first, AppendOutcome::Appended { version, .. } if version == size as u64),
+            "{size}: {first:?}"
+        );
+        let again = store
+            .append(&stream, size as u64, &batch, &metadata(), Some(&idem))
+            .await
+            .expect("retry");
+        assert_eq!(
+            again,
+            AppendOutcome::Replayed {
+                response: format!("first {size}").into_bytes()
+            },
+            "{size}"
+        );
+        let fresh = Idempotency {
+            key: format!("other-{size}"),
+            ..idem
+        };
+        let err = store
+            .append(&stream, 0, &batch, &metadata(), Some(&fresh))
+            .await
+            .expect_err("a new key at a stale version");
+        assert!(
+            matches!(err, StoreError::Conflict { .. }),
+            "{size}: {err:?}"
+        );
+        let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys WHERE key = $1")
+            .bind(&fresh.key)
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+        assert_eq!(kept, 0, "{size}: a conflict records no key");
+        assert_eq!(
+            store.stream_version(&stream).await.expect("version"),
+            size as u64
+        );
+    }
+}
