@@ -5,13 +5,15 @@
 //! reaction: at saturation about one statement in five of the whole pipeline. Each stream's
 //! appends must follow one another (the second at the version the first left it), and the
 //! statement checks every stream's version before it writes anything, as [`crate::append_in`]
-//! does for one.
+//! does for one. A lone append goes through [`crate::append_in`] itself: its statement is
+//! prepared once, where one over arrays is planned afresh for each call, and most transactions
+//! of a quiet consumer react once.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use crate::append::classify;
+use crate::append::{append_in, classify};
 use crate::{EventMetadata, NewEvent, StoreError, StreamId};
 
 /// Appends to several streams, written together by [`PendingAppends::write_in`].
@@ -19,7 +21,8 @@ use crate::{EventMetadata, NewEvent, StoreError, StreamId};
 pub struct PendingAppends {
     /// Each stream's version before its first append here, and after its last.
     streams: Vec<(StreamId, u64, u64)>,
-    rows: Rows,
+    /// Each append: its stream, the version it expects, its events and their metadata.
+    appends: Vec<(StreamId, u64, Vec<NewEvent>, EventMetadata)>,
 }
 
 /// The events as columns, for `unnest`.
@@ -67,9 +70,12 @@ impl PendingAppends {
             }
             None => self.streams.push((stream.clone(), expected_version, last)),
         }
-        for (event, version) in events.iter().zip(expected_version + 1..) {
-            self.rows.push(stream, version, event, metadata);
-        }
+        self.appends.push((
+            stream.clone(),
+            expected_version,
+            events.to_vec(),
+            metadata.clone(),
+        ));
         Ok(())
     }
 
@@ -85,8 +91,17 @@ impl PendingAppends {
         let Some((first, _, _)) = self.streams.first() else {
             return Ok(());
         };
+        if let [(stream, expected, events, metadata)] = self.appends.as_slice() {
+            append_in(executor, stream, *expected, events, metadata, None).await?;
+            return Ok(());
+        }
         let (kinds, ids, expected) = self.heads();
-        let rows = &self.rows;
+        let mut rows = Rows::default();
+        for (stream, expected, events, metadata) in &self.appends {
+            for (event, version) in events.iter().zip(expected + 1..) {
+                rows.push(stream, version, event, metadata);
+            }
+        }
         let written: Vec<i32> = sqlx::query_scalar(
             "WITH heads AS (
                  SELECT * FROM unnest($15::text[], $16::text[], $17::int8[])

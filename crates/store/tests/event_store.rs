@@ -769,6 +769,13 @@ async fn pending_appends_write_nothing_when_any_stream_moved() {
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     assert_eq!(store.stream_version(&quiet).await.expect("version"), 0);
     assert_eq!(store.stream_version(&moved).await.expect("version"), 1);
+    // A lone append (written as `append_in` writes one) is checked alike.
+    let mut lone = PendingAppends::default();
+    lone.push(&moved, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    let err = lone.write_in(store.pool()).await.expect_err("it moved");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    assert_eq!(store.stream_version(&moved).await.expect("version"), 1);
 
     let mut gap = PendingAppends::default();
     gap.push(&quiet, 0, &[event("Opened")], &metadata())
