@@ -19,9 +19,8 @@ use crate::{EventMetadata, NewEvent, StoreError, StreamId};
 /// Appends to several streams, written together by [`PendingAppends::write_in`].
 #[derive(Debug, Default)]
 pub struct PendingAppends {
-    /// Each stream's version before its first append here, and after its last.
-    streams: Vec<(StreamId, u64, u64)>,
-    /// Each append: its stream, the version it expects, its events and their metadata.
+    /// Each append, in the order pushed: its stream, the version it expects, its events and
+    /// their metadata.
     appends: Vec<(StreamId, u64, Vec<NewEvent>, EventMetadata)>,
 }
 
@@ -57,10 +56,10 @@ impl PendingAppends {
         if events.is_empty() {
             return Err(StoreError::EmptyAppend);
         }
-        let last = expected_version + events.len() as u64;
-        match self.streams.iter_mut().find(|(held, _, _)| held == stream) {
-            Some((_, _, held_last)) if *held_last == expected_version => *held_last = last,
-            Some((_, _, held_last)) => {
+        let held = self.appends.iter().rev().find(|(held, ..)| held == stream);
+        if let Some((_, held_expected, held_events, _)) = held {
+            let held_last = held_expected + held_events.len() as u64;
+            if held_last != expected_version {
                 return Err(StoreError::Conflict {
                     stream: stream.clone(),
                     detail: format!(
@@ -68,7 +67,6 @@ impl PendingAppends {
                     ),
                 });
             }
-            None => self.streams.push((stream.clone(), expected_version, last)),
         }
         self.appends.push((
             stream.clone(),
@@ -79,23 +77,19 @@ impl PendingAppends {
         Ok(())
     }
 
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.streams.is_empty()
-    }
-
     /// Writes every held event on `executor`, in the order pushed, when each stream is at the
     /// version its first append expected; [`StoreError::Conflict`] (naming the first stream)
     /// when any is not, and then nothing is written.
     pub async fn write_in<'e>(self, executor: impl PgExecutor<'e>) -> Result<(), StoreError> {
-        let Some((first, _, _)) = self.streams.first() else {
-            return Ok(());
+        let (first, _, _, _) = match self.appends.as_slice() {
+            [] => return Ok(()),
+            [(stream, expected, events, metadata)] => {
+                append_in(executor, stream, *expected, events, metadata, None).await?;
+                return Ok(());
+            }
+            [first, ..] => first,
         };
-        if let [(stream, expected, events, metadata)] = self.appends.as_slice() {
-            append_in(executor, stream, *expected, events, metadata, None).await?;
-            return Ok(());
-        }
-        let (kinds, ids, expected) = self.heads();
+        let heads = self.heads();
         let mut rows = Rows::default();
         for (stream, expected, events, metadata) in &self.appends {
             for (event, version) in events.iter().zip(expected + 1..) {
@@ -142,14 +136,29 @@ impl PendingAppends {
         .bind(&rows.tracestates)
         .bind(&rows.baggages)
         .bind(&rows.payloads)
-        .bind(kinds)
-        .bind(ids)
-        .bind(expected)
+        .bind(
+            heads
+                .iter()
+                .map(|(s, _)| s.aggregate_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            heads
+                .iter()
+                .map(|(s, _)| s.aggregate_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            heads
+                .iter()
+                .map(|(_, expected)| *expected)
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(executor)
         .await
         .map_err(|error| classify(error, first))?;
         if written.len() != rows.event_ids.len() {
-            let streams: Vec<String> = self.streams.iter().map(|(s, ..)| s.to_string()).collect();
+            let streams: Vec<String> = heads.iter().map(|(s, _)| s.to_string()).collect();
             return Err(StoreError::Conflict {
                 stream: first.clone(),
                 detail: format!(
@@ -165,13 +174,13 @@ impl PendingAppends {
         Ok(())
     }
 
-    /// Each stream's kind, id and expected version, as columns.
-    fn heads(&self) -> (Vec<&str>, Vec<&str>, Vec<i64>) {
-        let mut heads = (Vec::new(), Vec::new(), Vec::new());
-        for (stream, expected, _) in &self.streams {
-            heads.0.push(stream.aggregate_type.as_str());
-            heads.1.push(stream.aggregate_id.as_str());
-            heads.2.push(i64::try_from(*expected).unwrap_or(i64::MAX));
+    /// Each stream once, in the order first pushed, with the version its first append expects.
+    fn heads(&self) -> Vec<(&StreamId, i64)> {
+        let mut heads: Vec<(&StreamId, i64)> = Vec::new();
+        for (stream, expected, ..) in &self.appends {
+            if !heads.iter().any(|(held, _)| *held == stream) {
+                heads.push((stream, i64::try_from(*expected).unwrap_or(i64::MAX)));
+            }
         }
         heads
     }

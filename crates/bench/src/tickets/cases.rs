@@ -260,13 +260,7 @@ pub async fn wait_quiet(
                 .fetch_one(requests)
                 .await
                 .context("counting request events")?;
-        let applied: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(version), 0)::int8 FROM inbox_stream_versions
-             WHERE consumer = 'tickets-chain-view'",
-        )
-        .fetch_one(tickets)
-        .await
-        .context("counting the chain view's events")?;
+        let applied = super::pipeline::chain_view_applied(tickets).await?;
         if applied >= stored && (stored, applied) == last {
             return Ok(Some(start.elapsed()));
         }

@@ -468,6 +468,16 @@ pub struct ChainSummary {
     pub critical_link: Option<chain_domain::link::RequestLink>,
 }
 
+/// The columns [`chain_and_standing_of`] reads: the chain behind a ticket (`ticket_chains k`)
+/// and a customer's standing (`customer_values c`), both left-joined.
+macro_rules! chain_and_standing_columns {
+    () => {
+        "k.ticket_id IS NOT NULL AS has_chain, k.projected_completion,
+         k.critical_request_id, k.critical_provider_team_id, k.critical_consumer_team_id,
+         c.customer_id, c.value_minor, c.currency, c.tier, c.version, c.registered_at"
+    };
+}
+
 /// What a ticket shows beside its own events, read at query time in one round trip: the
 /// chain behind `ticket`, if any request serves it, and `customer`'s tier and value now, if
 /// registered.
@@ -476,26 +486,33 @@ pub async fn chain_and_standing(
     ticket: TicketId,
     customer: CustomerId,
 ) -> Result<(Option<ChainSummary>, Option<CustomerStanding>), sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT k.ticket_id IS NOT NULL AS has_chain, k.projected_completion,
-                k.critical_request_id, k.critical_provider_team_id, k.critical_consumer_team_id,
-                c.customer_id, c.value_minor, c.currency, c.tier, c.version, c.registered_at
-         FROM (SELECT) one
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        chain_and_standing_columns!(),
+        " FROM (SELECT) one
          LEFT JOIN ticket_chains k ON k.ticket_id = $1
-         LEFT JOIN customer_values c ON c.customer_id = $2",
-    )
+         LEFT JOIN customer_values c ON c.customer_id = $2"
+    ))
     .bind(ticket.as_uuid())
     .bind(customer.as_uuid())
     .fetch_one(conn)
     .await?;
+    chain_and_standing_of(&row)
+}
+
+/// The chain and the standing in a row holding `chain_and_standing_columns!()`; `None` for
+/// what the left joins did not find.
+fn chain_and_standing_of(
+    row: &sqlx::postgres::PgRow,
+) -> Result<(Option<ChainSummary>, Option<CustomerStanding>), sqlx::Error> {
     let chain = if row.try_get("has_chain")? {
-        Some(summary_of(&row)?)
+        Some(summary_of(row)?)
     } else {
         None
     };
     let registered: Option<Uuid> = row.try_get("customer_id")?;
     let standing = match registered {
-        Some(_) => Some(tiers::decode(&row)?.standing()),
+        Some(_) => Some(tiers::decode(row)?.standing()),
         None => None,
     };
     Ok((chain, standing))
@@ -523,11 +540,7 @@ pub async fn ticket_beside_chain(
     ticket: TicketId,
 ) -> Result<(Vec<chain_store::RecordedEvent>, Beside), chain_store::StoreError> {
     let sql = format!(
-        "SELECT k.ticket_id IS NOT NULL AS has_chain, k.projected_completion,
-                k.critical_request_id, k.critical_provider_team_id, k.critical_consumer_team_id,
-                t.customer_id AS listed_customer_id,
-                c.customer_id, c.value_minor, c.currency, c.tier, c.version, c.registered_at,
-                e.*
+        "SELECT {chain_and_standing}, t.customer_id AS listed_customer_id, e.*
          FROM (SELECT) one
          LEFT JOIN ticket_chains k ON k.ticket_id = $1
          LEFT JOIN tickets t ON t.ticket_id = $1
@@ -537,6 +550,7 @@ pub async fn ticket_beside_chain(
              WHERE aggregate_type = $2 AND aggregate_id = $3
              ORDER BY aggregate_version) e ON true
          ORDER BY e.aggregate_version",
+        chain_and_standing = chain_and_standing_columns!(),
         columns = chain_store::EVENT_COLUMNS
     );
     let stream = crate::streams::ticket_stream(ticket);
@@ -549,16 +563,10 @@ pub async fn ticket_beside_chain(
     let Some(first) = rows.first() else {
         return Ok((Vec::new(), Beside::default()));
     };
+    let (chain, standing) = chain_and_standing_of(first)?;
     let beside = Beside {
-        chain: if first.try_get("has_chain")? {
-            Some(summary_of(first)?)
-        } else {
-            None
-        },
-        standing: match first.try_get::<Option<Uuid>, _>("customer_id")? {
-            Some(_) => Some(tiers::decode(first)?.standing()),
-            None => None,
-        },
+        chain,
+        standing,
         listed_customer: first
             .try_get::<Option<Uuid>, _>("listed_customer_id")?
             .map(CustomerId::from_uuid),
