@@ -58,10 +58,12 @@ impl EventStore {
         limit: u32,
     ) -> Result<CommittedSince, StoreError> {
         // One round trip: the statement's own snapshot (`pg_current_snapshot()` is the active
-        // one) decides both what it can see and what the next call starts from. Planned for
-        // each call's snapshot (not prepared): a generic plan cannot know that `tx_id >= xmin`
-        // is the newest few rows, and walked the whole table in `position` order (7 ms a call
-        // at 50k events).
+        // one) decides both what it can see and what the next call starts from. The limit is
+        // taken in commit order, the order of the index the `tx_id` bounds range over, so the
+        // generic plan reads the newest few rows of that index; ordered by `position` it walked
+        // the whole table (7 ms a call at 50k events), and planning each call afresh instead
+        // cost 0.25 ms, more than the read, about once per event at a few hundred a second.
+        // Which rows a full read holds does not matter: it is not chained (`complete`).
         let sql = format!(
             "SELECT now.s::text AS snapshot_text, e.*
              FROM (SELECT pg_current_snapshot() AS s) now
@@ -71,11 +73,11 @@ impl EventStore {
                    AND (tx_id, position) > ($3::text::xid8, $4)
                    AND NOT pg_visible_in_snapshot(tx_id, $1::text::pg_snapshot)
                    AND pg_visible_in_snapshot(tx_id, now.s)
-                 ORDER BY position
-                 LIMIT $2) e ON true"
+                 ORDER BY tx_id, position
+                 LIMIT $2) e ON true
+             ORDER BY e.position"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .persistent(false)
             .bind(&since.0)
             .bind(i64::from(limit))
             .bind(after.tx_id.to_string())
