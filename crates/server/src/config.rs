@@ -13,6 +13,8 @@
 //! | `DATABASE_ACQUIRE_TIMEOUT_SECONDS` | 5 |
 //! | `GRPC_MAX_MESSAGE_BYTES` | 1 MiB (largest request a service decodes) |
 //! | `METRICS_ADDR` | unset (no metrics endpoint); e.g. `0.0.0.0:9464` serves `GET /metrics` |
+//! | `IDEMPOTENCY_RETENTION_SECONDS` | 604800 (7 days: how long a retried command gets its first answer) |
+//! | `IDEMPOTENCY_SWEEP_SECONDS` | 600 (how often expired idempotency keys are deleted) |
 //!
 //! Empty values count as unset. Durations are seconds and may have a fraction (`0.5`).
 
@@ -34,6 +36,8 @@ const DATABASE_MAX_CONNECTIONS: &str = "DATABASE_MAX_CONNECTIONS";
 const DATABASE_ACQUIRE_TIMEOUT_SECONDS: &str = "DATABASE_ACQUIRE_TIMEOUT_SECONDS";
 const GRPC_MAX_MESSAGE_BYTES: &str = "GRPC_MAX_MESSAGE_BYTES";
 const METRICS_ADDR: &str = "METRICS_ADDR";
+const IDEMPOTENCY_RETENTION_SECONDS: &str = "IDEMPOTENCY_RETENTION_SECONDS";
+const IDEMPOTENCY_SWEEP_SECONDS: &str = "IDEMPOTENCY_SWEEP_SECONDS";
 
 /// Everything one service process needs to know about its surroundings.
 ///
@@ -66,6 +70,11 @@ pub struct ServiceConfig {
     /// Where `GET /metrics` (Prometheus text format) is served (`METRICS_ADDR`); unset serves
     /// no metrics, so several services and tests on one host never compete for a port.
     pub metrics_addr: Option<SocketAddr>,
+    /// How long a command's idempotency key is kept (`IDEMPOTENCY_RETENTION_SECONDS`): a retry
+    /// within it gets the first answer; after it the same key is a new command.
+    pub idempotency_retention: Duration,
+    /// How often expired idempotency keys are deleted (`IDEMPOTENCY_SWEEP_SECONDS`).
+    pub idempotency_sweep_every: Duration,
 }
 
 impl ServiceConfig {
@@ -83,6 +92,8 @@ impl ServiceConfig {
             db_acquire_timeout: Duration::from_secs(5),
             max_message_bytes: 1024 * 1024,
             metrics_addr: None,
+            idempotency_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            idempotency_sweep_every: Duration::from_secs(10 * 60),
         }
     }
 
@@ -149,6 +160,12 @@ impl ServiceConfig {
                 reason: "expected <ip>:<port>, e.g. 0.0.0.0:9464",
             })?);
         }
+        if let Some(seconds) = var(IDEMPOTENCY_RETENTION_SECONDS) {
+            config.idempotency_retention = seconds_setting(IDEMPOTENCY_RETENTION_SECONDS, seconds)?;
+        }
+        if let Some(seconds) = var(IDEMPOTENCY_SWEEP_SECONDS) {
+            config.idempotency_sweep_every = positive_seconds(IDEMPOTENCY_SWEEP_SECONDS, seconds)?;
+        }
         if let Some(bytes) = var(GRPC_MAX_MESSAGE_BYTES) {
             config.max_message_bytes = positive(GRPC_MAX_MESSAGE_BYTES, bytes)?;
         }
@@ -170,6 +187,8 @@ impl fmt::Debug for ServiceConfig {
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("metrics_addr", &self.metrics_addr)
+            .field("idempotency_retention", &self.idempotency_retention)
+            .field("idempotency_sweep_every", &self.idempotency_sweep_every)
             .finish()
     }
 }
@@ -184,6 +203,18 @@ fn seconds_setting(name: &'static str, value: &str) -> Result<Duration, ConfigEr
             value: value.to_owned(),
             reason: "expected a non-negative number of seconds",
         })
+}
+
+/// A sweep interval: zero would spin.
+fn positive_seconds(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    match seconds_setting(name, value)? {
+        Duration::ZERO => Err(ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: "expected a positive number of seconds",
+        }),
+        every => Ok(every),
+    }
 }
 
 fn positive<T>(name: &'static str, value: &str) -> Result<T, ConfigError>
@@ -264,6 +295,11 @@ mod tests {
             assert_eq!(config.db_max_connections, 16);
             assert_eq!(config.db_acquire_timeout, Duration::from_secs(5));
             assert_eq!(config.max_message_bytes, 1_048_576);
+            assert_eq!(
+                config.idempotency_retention,
+                Duration::from_secs(7 * 24 * 3600)
+            );
+            assert_eq!(config.idempotency_sweep_every, Duration::from_secs(600));
         }
     }
 
@@ -281,6 +317,8 @@ mod tests {
                 ("DATABASE_MAX_CONNECTIONS", "4"),
                 ("DATABASE_ACQUIRE_TIMEOUT_SECONDS", "2"),
                 ("GRPC_MAX_MESSAGE_BYTES", "65536"),
+                ("IDEMPOTENCY_RETENTION_SECONDS", "86400"),
+                ("IDEMPOTENCY_SWEEP_SECONDS", "30"),
                 ("UNRELATED", "ignored"),
             ],
         )
@@ -293,6 +331,8 @@ mod tests {
         assert_eq!(config.db_max_connections, 4);
         assert_eq!(config.db_acquire_timeout, Duration::from_secs(2));
         assert_eq!(config.max_message_bytes, 65_536);
+        assert_eq!(config.idempotency_retention, Duration::from_secs(86_400));
+        assert_eq!(config.idempotency_sweep_every, Duration::from_secs(30));
     }
 
     #[test]
@@ -305,6 +345,8 @@ mod tests {
             ("SHUTDOWN_GRACE_SECONDS", "soon"),
             ("DATABASE_MAX_CONNECTIONS", "0"),
             ("GRPC_MAX_MESSAGE_BYTES", "1MiB"),
+            ("IDEMPOTENCY_RETENTION_SECONDS", "a week"),
+            ("IDEMPOTENCY_SWEEP_SECONDS", "0"),
         ] {
             let error = config(
                 ChainService::Requests,

@@ -24,6 +24,7 @@ pub mod cli;
 mod config;
 mod endpoint;
 mod error;
+mod key_retention;
 mod rpc_metrics;
 mod runtime;
 mod serve;

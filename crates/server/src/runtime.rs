@@ -2,6 +2,7 @@
 //! outbox relay and any other background tasks, and the order in which they stop.
 
 use crate::endpoint::{describe_database, describe_nats};
+use crate::key_retention;
 use crate::{ServeError, ServeOptions, ServiceConfig, Shutdown, StartError, serve_grpc};
 use async_nats::jetstream;
 use chain_bus::{BusLayout, Publisher, ensure_stream};
@@ -92,6 +93,14 @@ impl ServiceRuntime {
             tasks: TaskTracker::new(),
         };
         runtime.spawn_background("relay", |stop| relay.run(stop));
+        let (store, retention, every) = (
+            runtime.store.clone(),
+            runtime.config.idempotency_retention,
+            runtime.config.idempotency_sweep_every,
+        );
+        runtime.spawn_background("idempotency-retention", move |stop| {
+            key_retention::forget_expired_keys(store, retention, every, stop)
+        });
         Ok(runtime)
     }
 

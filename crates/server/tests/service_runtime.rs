@@ -3,7 +3,7 @@
 //! and start-up errors that name the dependency out of reach.
 
 use chain_server::{ChainService, ServiceConfig, ServiceRuntime, Shutdown, StartError};
-use chain_store::{EventMetadata, NewEvent, StreamId};
+use chain_store::{EventMetadata, Idempotency, NewEvent, StreamId};
 use chain_testkit::{NatsRoot, TestDatabase, free_port, nats_url, wait_until};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -339,6 +339,69 @@ async fn the_relay_publishes_what_the_store_appends() {
         runtime.stop_background(Duration::from_secs(5)).await,
         "the relay stops when cancelled"
     );
+}
+
+#[tokio::test]
+async fn a_running_service_forgets_idempotency_keys_older_than_its_retention() {
+    let db = TestDatabase::create().await;
+    let root = NatsRoot::unique();
+    let runtime = ServiceRuntime::start(config(
+        &db,
+        &root,
+        &[
+            ("IDEMPOTENCY_RETENTION_SECONDS", "3600"),
+            ("IDEMPOTENCY_SWEEP_SECONDS", "0.1"),
+        ],
+    ))
+    .await
+    .expect("the runtime starts");
+    for key in ["expired", "recent"] {
+        let idempotency = Idempotency {
+            scope: "CreateTeam/team-a".into(),
+            key: key.into(),
+            fingerprint: key.as_bytes().to_vec(),
+            response: Vec::new(),
+        };
+        let event = NewEvent::new(
+            "customerchain.v1.TeamCreated",
+            1,
+            chrono::Utc::now(),
+            vec![],
+        );
+        runtime
+            .store()
+            .append(
+                &StreamId::new("team", key),
+                0,
+                &[event],
+                &EventMetadata::default(),
+                Some(&idempotency),
+            )
+            .await
+            .expect("a keyed append");
+    }
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 hours' WHERE key = 'expired'",
+    )
+    .execute(runtime.pool())
+    .await
+    .expect("backdate a key past the retention");
+
+    let pool = runtime.pool().clone();
+    let keys = async || -> Vec<String> {
+        sqlx::query_scalar("SELECT key FROM idempotency_keys ORDER BY key")
+            .fetch_all(&pool)
+            .await
+            .expect("keys")
+    };
+    let swept = wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        async || keys().await == ["recent"],
+    )
+    .await;
+    assert!(swept, "left: {:?}", keys().await);
+    assert!(runtime.stop_background(Duration::from_secs(5)).await);
 }
 
 #[tokio::test]

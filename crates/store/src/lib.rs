@@ -12,6 +12,7 @@ mod event;
 mod feed;
 mod pending_appends;
 mod read;
+mod retention;
 mod since;
 
 pub use append::{AppendOutcome, Idempotency, append_in};

@@ -843,3 +843,105 @@ async fn a_few_events_or_many_with_an_idempotency_key_are_recorded_and_replayed_
         );
     }
 }
+
+/// A key recorded `age` ago, on its own stream.
+async fn key_recorded_ago(store: &EventStore, key: &str, age: chrono::Duration) -> Idempotency {
+    let idem = Idempotency {
+        scope: "OpenRequest/team-a".into(),
+        key: key.into(),
+        fingerprint: b"request-digest".to_vec(),
+        response: b"first response".to_vec(),
+    };
+    let stream = StreamId::new("request", key);
+    store
+        .append(&stream, 0, &[event("Opened")], &metadata(), Some(&idem))
+        .await
+        .expect("a keyed append");
+    sqlx::query("UPDATE idempotency_keys SET created_at = now() - $2 WHERE key = $1")
+        .bind(key)
+        .bind(age)
+        .execute(store.pool())
+        .await
+        .expect("backdate the key");
+    idem
+}
+
+async fn keys(store: &EventStore) -> Vec<String> {
+    sqlx::query_scalar("SELECT key FROM idempotency_keys ORDER BY key")
+        .fetch_all(store.pool())
+        .await
+        .expect("keys")
+}
+
+#[tokio::test]
+async fn expired_idempotency_keys_are_forgotten_in_batches_and_recent_ones_kept() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    let hours = chrono::Duration::hours;
+    for (key, age) in [
+        ("old-1", hours(50)),
+        ("old-2", hours(49)),
+        ("old-3", hours(48)),
+    ] {
+        key_recorded_ago(&store, key, age).await;
+    }
+    let recent = key_recorded_ago(&store, "recent", hours(1)).await;
+    let cutoff = Utc::now() - hours(24);
+
+    // Oldest first, at most a batch per call.
+    assert_eq!(
+        store
+            .forget_idempotency_keys(cutoff, 2)
+            .await
+            .expect("sweep"),
+        2
+    );
+    assert_eq!(keys(&store).await, ["old-3", "recent"]);
+    assert_eq!(
+        store
+            .forget_idempotency_keys(cutoff, 2)
+            .await
+            .expect("sweep"),
+        1
+    );
+    assert_eq!(
+        store
+            .forget_idempotency_keys(cutoff, 2)
+            .await
+            .expect("sweep"),
+        0
+    );
+    assert_eq!(keys(&store).await, ["recent"]);
+
+    // The kept key still answers its retry; a forgotten one no longer does: the same key is a
+    // new command, decided on the stream as it is now.
+    let replay = store
+        .append(
+            &StreamId::new("request", "recent"),
+            0,
+            &[event("Opened")],
+            &metadata(),
+            Some(&recent),
+        )
+        .await
+        .expect("a retry");
+    assert!(
+        matches!(replay, AppendOutcome::Replayed { .. }),
+        "{replay:?}"
+    );
+    let forgotten = Idempotency {
+        key: "old-1".into(),
+        ..recent
+    };
+    let err = store
+        .append(
+            &StreamId::new("request", "old-1"),
+            0,
+            &[event("Opened")],
+            &metadata(),
+            Some(&forgotten),
+        )
+        .await
+        .expect_err("a retry after the key expired is a new command at a stale version");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+}
