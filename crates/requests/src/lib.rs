@@ -31,7 +31,7 @@ pub mod streams;
 pub mod view;
 
 pub use chain_store::ChangeFeed;
-pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
+pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig, RequestDeadlines};
 pub use projection::{RequestsProjector, migrate, projector_config};
 pub use service::RequestService;
 pub use setup::RequestsSetup;

@@ -8,7 +8,9 @@ use chain_store::ChangeFeed;
 use sqlx::PgPool;
 use tonic::service::Routes;
 
-use crate::{DeadlineWatch, RequestService, RequestsProjector, migrate, projector_config};
+use crate::{
+    DeadlineWatch, RequestDeadlines, RequestService, RequestsProjector, migrate, projector_config,
+};
 
 /// What requests-svc adds to the shared process.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,7 +34,7 @@ impl ServiceSetup for RequestsSetup {
             RequestsProjector::new(store.clone()),
         );
         runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = DeadlineWatch::new(store.clone());
+        let watch = DeadlineWatch::new(store.clone(), RequestDeadlines);
         runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
         Ok(Routes::new(RequestService::new(store, feed).into_server()))
     }

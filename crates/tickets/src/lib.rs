@@ -41,7 +41,7 @@ pub mod view;
 
 pub use chain_store::ChangeFeed;
 pub use chain_view::{ChainView, chain_view_config};
-pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig};
+pub use deadline_watch::{DeadlineWatch, DeadlineWatchConfig, PromiseDeadlines};
 pub use projection::{TicketsProjector, migrate, projector_config, run_at_risk_gauge};
 pub use service::TicketService;
 pub use setup::TicketsSetup;

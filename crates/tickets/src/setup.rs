@@ -12,8 +12,8 @@ use tonic::service::Routes;
 
 use crate::projection::AT_RISK_GAUGE_PERIOD;
 use crate::{
-    ChainView, DeadlineWatch, REQUESTS_SERVICE, TicketService, TicketsProjector, chain_view_config,
-    migrate, projector_config, run_at_risk_gauge,
+    ChainView, DeadlineWatch, PromiseDeadlines, REQUESTS_SERVICE, TicketService, TicketsProjector,
+    chain_view_config, migrate, projector_config, run_at_risk_gauge,
 };
 
 /// What tickets-svc adds to the shared process.
@@ -46,7 +46,7 @@ impl ServiceSetup for TicketsSetup {
             TicketsProjector::new(store.clone()),
         );
         runtime.spawn_background("projector", move |stop| projector.run(stop));
-        let watch = DeadlineWatch::new(store.clone());
+        let watch = DeadlineWatch::new(store.clone(), PromiseDeadlines);
         runtime.spawn_background("deadline-watch", move |stop| watch.run(stop));
         let pool = runtime.pool().clone();
         runtime.spawn_background("at-risk-gauge", move |stop| {

@@ -202,3 +202,72 @@ async fn a_watch_started_after_the_due_time_fires_at_once() {
     assert_eq!(time(seen.closed_at.as_ref()), needed_by);
     assert_eq!(stats.fired.load(Ordering::Relaxed), 1);
 }
+
+#[tokio::test]
+async fn a_deadline_whose_history_does_not_decode_is_put_off_and_holds_back_no_other() {
+    let h = Harness::with(Options {
+        deadline_watches: 0,
+    })
+    .await;
+    let (sales, workshop) = teams(&h).await;
+    let request = open(&h, &sales, &workshop, TimeDelta::milliseconds(300), None).await;
+    let scheduled = wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deadlines")
+                .fetch_one(&h.pool)
+                .await
+                .is_ok_and(|n| n == 1)
+        },
+    )
+    .await;
+    assert!(scheduled, "the projector schedules the deadline");
+    // A request whose history does not decode, with a deadline due before the good one's.
+    let poison = uuid::Uuid::new_v4();
+    h.store
+        .append(
+            &chain_store::StreamId::new("request", poison.to_string()),
+            0,
+            &[chain_store::NewEvent::new(
+                "customerchain.v1.RequestOpened",
+                1,
+                Utc::now(),
+                vec![0xff, 0xff, 0xff],
+            )],
+            &chain_store::EventMetadata::default(),
+            None,
+        )
+        .await
+        .expect("append a poison event");
+    sqlx::query(
+        "INSERT INTO deadlines (request_id, due_at, kind)
+         SELECT $1, now() - interval '1 minute', kind FROM deadlines LIMIT 1",
+    )
+    .bind(poison)
+    .execute(&h.pool)
+    .await
+    .expect("schedule the poison deadline");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let watch =
+        chain_requests::DeadlineWatch::new(h.store.clone(), chain_requests::RequestDeadlines);
+    let round = watch
+        .round()
+        .await
+        .expect("the round goes on past the poison");
+    assert_eq!((round.locked, round.fired), (2, 1), "{round:?}");
+    assert_eq!(watch.stats().unreadable.load(Ordering::Relaxed), 1);
+    let put_off: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT due_at FROM deadlines WHERE request_id = $1")
+            .bind(poison)
+            .fetch_one(&h.pool)
+            .await
+            .expect("the poison deadline is kept");
+    assert!(put_off > Utc::now() + TimeDelta::seconds(30), "{put_off}");
+    let as_sales = h.client(&sales).await;
+    h.eventually_request(&as_sales, &request.request_id, 5, |r| {
+        r.state() == pb::RequestState::Breached
+    })
+    .await;
+}

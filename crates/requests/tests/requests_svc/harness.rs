@@ -144,7 +144,10 @@ impl Harness {
 
     /// Starts one more deadline watch on the service's database.
     pub fn spawn_watch(&mut self) -> Arc<DeadlineStats> {
-        let watch = DeadlineWatch::new(self.store.clone());
+        let watch = DeadlineWatch::new(
+            self.store.clone(),
+            chain_requests::deadline_watch::RequestDeadlines,
+        );
         let stats = watch.stats();
         tokio::spawn(watch.run(self.shutdown.clone()));
         self.watches.push(Arc::clone(&stats));

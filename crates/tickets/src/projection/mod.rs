@@ -27,11 +27,7 @@ use sqlx::migrate::{MigrateError, Migrator};
 /// within [`DEADLINE_NOTICE`], so a deadline watch wakes before its next poll.
 pub const DEADLINES_CHANNEL: &str = "tickets_deadlines";
 
-/// How often a deadline watch re-plans its sleep at the least (its default `max_sleep`): a
-/// deadline (re)scheduled to fall due later is found by that poll, so only a sooner one sends
-/// [`DEADLINES_CHANNEL`]. A notifying transaction holds a server-wide lock through its commit,
-/// and each notice costs every watch a round: most deadlines move days, not a second.
-pub const DEADLINE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
+pub use chain_deadline_watch::DEADLINE_NOTICE;
 
 /// The table that tracks this crate's migrations.
 const MIGRATIONS_TABLE: &str = "_tickets_migrations";
