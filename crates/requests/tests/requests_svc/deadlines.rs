@@ -19,6 +19,22 @@ async fn teams(h: &Harness) -> (String, String) {
     (sales, workshop)
 }
 
+/// Waits for the projector to schedule the one deadline of the test.
+async fn assert_scheduled(h: &Harness) {
+    let scheduled = wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deadlines")
+                .fetch_one(&h.pool)
+                .await
+                .is_ok_and(|n| n == 1)
+        },
+    )
+    .await;
+    assert!(scheduled, "the projector schedules the deadline");
+}
+
 fn breached(stored: &[chain_store::RecordedEvent]) -> Vec<&chain_store::RecordedEvent> {
     stored
         .iter()
@@ -168,18 +184,7 @@ async fn a_watch_started_after_the_due_time_fires_at_once() {
     let (sales, workshop) = teams(&h).await;
     let request = open(&h, &sales, &workshop, TimeDelta::milliseconds(600), None).await;
     let needed_by = time(request.needed_by.as_ref());
-    let scheduled = wait_until(
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        async || {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deadlines")
-                .fetch_one(&h.pool)
-                .await
-                .is_ok_and(|n| n == 1)
-        },
-    )
-    .await;
-    assert!(scheduled, "the projector schedules the deadline");
+    assert_scheduled(&h).await;
     tokio::time::sleep(Duration::from_millis(900)).await;
     let as_sales = h.client(&sales).await;
     let still = h
@@ -211,18 +216,7 @@ async fn a_deadline_whose_history_does_not_decode_is_put_off_and_holds_back_no_o
     .await;
     let (sales, workshop) = teams(&h).await;
     let request = open(&h, &sales, &workshop, TimeDelta::milliseconds(300), None).await;
-    let scheduled = wait_until(
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        async || {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM deadlines")
-                .fetch_one(&h.pool)
-                .await
-                .is_ok_and(|n| n == 1)
-        },
-    )
-    .await;
-    assert!(scheduled, "the projector schedules the deadline");
+    assert_scheduled(&h).await;
     // A request whose history does not decode, with a deadline due before the good one's.
     let poison = uuid::Uuid::new_v4();
     h.store
