@@ -15,7 +15,8 @@
 //! Between rounds the watch sleeps until the next deadline, at most [`DEADLINE_NOTICE`], or
 //! until the service's projector notifies [`Deadlines::CHANNEL`] (only for a deadline due
 //! sooner than that: a notifying transaction holds a server-wide lock through its commit).
-//! It starts with the service and stops on shutdown.
+//! It starts with a round, so everything that fell due while no replica ran fires at once, and
+//! stops on shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
