@@ -47,19 +47,26 @@ impl<'a> Trace<'a> {
     }
 
     /// The span of `service` processing a message of `consumer` on a subject ending in
-    /// `event`.
+    /// `event` (the first found, when a rolled-back batch processed it more than once).
     pub fn processing(
         &self,
         service: &str,
         consumer: &str,
         event: &str,
     ) -> Option<&'a ExportedSpan> {
-        self.spans.values().copied().find(|span| {
-            span.service == service
-                && span.attribute("messaging.consumer.group.name").as_deref() == Some(consumer)
-                && span
-                    .attribute("messaging.destination.name")
-                    .is_some_and(|subject| subject.ends_with(event))
-        })
+        self.spans
+            .values()
+            .copied()
+            .find(|span| is_processing(span, service, consumer, event))
     }
+}
+
+/// Whether `span` is `service` processing a message of `consumer` on a subject ending in
+/// `event`.
+pub fn is_processing(span: &ExportedSpan, service: &str, consumer: &str, event: &str) -> bool {
+    span.service == service
+        && span.attribute("messaging.consumer.group.name").as_deref() == Some(consumer)
+        && span
+            .attribute("messaging.destination.name")
+            .is_some_and(|subject| subject.ends_with(event))
 }
