@@ -2,6 +2,7 @@
 
 use crate::{EventMetadata, EventStore, NewEvent, StoreError, StreamId};
 use chrono::{DateTime, Utc};
+use sqlx::postgres::PgRow;
 use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
@@ -116,21 +117,48 @@ pub async fn append_in<'e>(
     .map_err(|e| classify(e, stream))?;
 
     if row.try_get::<bool, _>("replayed")? {
-        let key = idempotency.map(|i| i.key.clone()).unwrap_or_default();
-        let stored: Vec<u8> = row.try_get("fingerprint")?;
-        if idempotency.is_some_and(|i| i.fingerprint != stored) {
-            return Err(StoreError::IdempotencyKeyReused { key });
-        }
-        return Ok(AppendOutcome::Replayed {
-            response: row.try_get("response")?,
-        });
+        return replayed(idempotency, row.try_get("fingerprint")?, &row);
     }
-    metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
-        .increment(events.len() as u64);
-    Ok(AppendOutcome::Appended {
-        first_position: row.try_get("first_position")?,
-        version: expected_version + events.len() as u64,
+    Ok(appended(
+        stream,
+        expected_version,
+        events.len(),
+        row.try_get("first_position")?,
+    ))
+}
+
+/// The answer to an append whose key was recorded before (`stored`, the recorded fingerprint;
+/// `row` holds the recorded `response`): the first response again, or the key reused for
+/// another request.
+fn replayed(
+    idempotency: Option<&Idempotency>,
+    stored: Vec<u8>,
+    row: &PgRow,
+) -> Result<AppendOutcome, StoreError> {
+    if let Some(record) = idempotency
+        && record.fingerprint != stored
+    {
+        let key = record.key.clone();
+        return Err(StoreError::IdempotencyKeyReused { key });
+    }
+    Ok(AppendOutcome::Replayed {
+        response: row.try_get("response")?,
     })
+}
+
+/// The answer to an append that wrote `count` events after `expected_version`, counted.
+fn appended(
+    stream: &StreamId,
+    expected_version: u64,
+    count: usize,
+    first_position: i64,
+) -> AppendOutcome {
+    metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
+        .increment(count as u64);
+    AppendOutcome::Appended {
+        first_position,
+        version: expected_version + count as u64,
+    }
 }
 
 /// The most events an append writes with [`append_plain`]; more go through `append_events`,
@@ -188,24 +216,19 @@ async fn append_plain<'e>(
         .fetch_all(executor)
         .await
         .map_err(|e| classify(e, stream))?;
-    let first_position = match idempotency {
+    let first_position: Option<i64> = match idempotency {
         None => rows
             .iter()
             .map(|row| row.try_get::<i64, _>("position"))
-            .try_fold(None, |first: Option<i64>, position| {
-                position.map(|p| Some(first.map_or(p, |f| f.min(p))))
-            })?,
-        Some(record) => {
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .min(),
+        Some(_) => {
             let row = rows
                 .first()
                 .ok_or_else(|| StoreError::Corrupt("no row".into()))?;
             if let Some(stored) = row.try_get::<Option<Vec<u8>>, _>("fingerprint")? {
-                if stored != record.fingerprint {
-                    let key = record.key.clone();
-                    return Err(StoreError::IdempotencyKeyReused { key });
-                }
-                let response = row.try_get("response")?;
-                return Ok(AppendOutcome::Replayed { response });
+                return replayed(idempotency, stored, row);
             }
             row.try_get("first_position")?
         }
@@ -216,12 +239,13 @@ async fn append_plain<'e>(
             detail: format!("stream {stream} is not at version {expected}"),
         });
     };
-    metrics::counter!("chain_events_appended_total", "aggregate_type" => stream.aggregate_type.clone())
-        .increment(events.len() as u64);
-    Ok(AppendOutcome::Appended {
+    let expected_version = u64::try_from(expected).unwrap_or(0);
+    Ok(appended(
+        stream,
+        expected_version,
+        events.len(),
         first_position,
-        version: u64::try_from(expected).unwrap_or(0) + events.len() as u64,
-    })
+    ))
 }
 
 /// The statement of [`append_plain`] for `events` events: `$1`–`$9` the stream, its expected
