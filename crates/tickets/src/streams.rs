@@ -76,9 +76,20 @@ impl LoadedTicket {
 
 /// A ticket folded from its stream (empty state when it does not exist).
 pub async fn load_ticket(store: &EventStore, id: TicketId) -> Result<LoadedTicket, LoadError> {
-    let stream = ticket_stream(id);
-    let recorded = store.load_stream(&stream).await?;
-    decode_ticket_stream(recorded).map_err(|source| LoadError::Codec { stream, source })
+    let recorded = store.load_stream(&ticket_stream(id)).await?;
+    decode_loaded_ticket(id, recorded)
+}
+
+/// Decodes and folds the stored events of ticket `id`, read by the caller (with other things
+/// beside them, say).
+pub fn decode_loaded_ticket(
+    id: TicketId,
+    recorded: Vec<RecordedEvent>,
+) -> Result<LoadedTicket, LoadError> {
+    decode_ticket_stream(recorded).map_err(|source| LoadError::Codec {
+        stream: ticket_stream(id),
+        source,
+    })
 }
 
 /// Decodes and folds one ticket's stored events.

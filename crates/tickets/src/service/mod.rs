@@ -26,7 +26,7 @@ mod watch;
 use std::pin::Pin;
 
 use chain_domain::customer::{Currency, CustomerStanding};
-use chain_domain::ticket::TicketState;
+use chain_domain::ticket::{Ticket, TicketState};
 use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::ticket_service_server::{
     TicketService as TicketServiceApi, TicketServiceServer,
@@ -122,19 +122,19 @@ impl TicketService {
         state: &TicketState,
         stored: impl IntoIterator<Item = StoredEvent<'a>>,
     ) -> Result<pb::Ticket, Status> {
-        let beside = self.chain_and_standing(state).await?;
-        show(state, stored, beside)
-    }
-
-    /// The chain behind the ticket of `state` and its customer's standing now.
-    async fn chain_and_standing(
-        &self,
-        state: &TicketState,
-    ) -> Result<(Option<ChainSummary>, Option<CustomerStanding>), Status> {
         let Some(ticket) = state.ticket.as_ref() else {
             tracing::error!("a ticket without events was presented");
             return Err(internal());
         };
+        let beside = self.chain_and_standing(ticket).await?;
+        show(ticket, state.version, stored, beside)
+    }
+
+    /// The chain behind `ticket` and its customer's standing now.
+    async fn chain_and_standing(
+        &self,
+        ticket: &Ticket,
+    ) -> Result<(Option<ChainSummary>, Option<CustomerStanding>), Status> {
         let mut conn = self
             .store
             .pool()
@@ -147,24 +147,21 @@ impl TicketService {
     }
 }
 
-/// A ticket as the API shows it: its folded `state`, the extras of its stored events, and
+/// A ticket as the API shows it: the ticket at `version`, the extras of its stored events, and
 /// what was read beside them (the chain behind it, the customer's tier and value now).
 fn show<'a>(
-    state: &TicketState,
+    ticket: &Ticket,
+    version: u64,
     stored: impl IntoIterator<Item = StoredEvent<'a>>,
     (chain, standing): (Option<ChainSummary>, Option<CustomerStanding>),
 ) -> Result<pb::Ticket, Status> {
-    let Some(ticket) = state.ticket.as_ref() else {
-        tracing::error!("a ticket without events was presented");
-        return Err(internal());
-    };
     let extras = TicketExtras::of(stored).map_err(|error| {
         tracing::error!(ticket_id = %ticket.id, %error, "stored ticket events do not decode");
         internal()
     })?;
     Ok(view::ticket(
         ticket,
-        state.version,
+        version,
         &extras,
         standing,
         chain.as_ref(),

@@ -18,7 +18,7 @@ use super::{TicketService, show};
 use crate::chain_view::tables::summary_of;
 use crate::chain_view::tables::ticket_beside_chain;
 use crate::codec::{StoredEvent, cause_link, tier, ts};
-use crate::streams::{LoadError, decode_ticket_stream, ticket_stream};
+use crate::streams::{LoadError, decode_loaded_ticket};
 use crate::tiers::tier_of;
 
 /// A `ListTickets` cursor: (at risk, value at stake, due key, ticket id).
@@ -68,22 +68,18 @@ impl TicketService {
         let (recorded, beside) = ticket_beside_chain(self.store.pool(), id)
             .await
             .map_err(|error| LoadError::Store(error).into_status())?;
-        let loaded = decode_ticket_stream(recorded)
-            .map_err(|source| {
-                let stream = ticket_stream(id);
-                LoadError::Codec { stream, source }
-            })
-            .map_err(LoadError::into_status)?;
+        let loaded = decode_loaded_ticket(id, recorded).map_err(LoadError::into_status)?;
         let Some(ticket) = loaded.ticket() else {
             return Err(not_found("ticket_id", "ticket", &id.to_string()));
         };
         let beside = if beside.listed_customer == Some(ticket.customer_id) {
             (beside.chain, beside.standing)
         } else {
-            self.chain_and_standing(&loaded.state).await?
+            self.chain_and_standing(ticket).await?
         };
         show(
-            &loaded.state,
+            ticket,
+            loaded.state.version,
             loaded.recorded.iter().map(StoredEvent::from),
             beside,
         )
