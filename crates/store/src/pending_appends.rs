@@ -24,23 +24,23 @@ pub struct PendingAppends {
     appends: Vec<(StreamId, u64, Vec<NewEvent>, EventMetadata)>,
 }
 
-/// The events as columns, for `unnest`.
+/// The held events as columns, for `unnest`, borrowed from the appends they were pushed in.
 #[derive(Debug, Default)]
-struct Rows {
-    kinds: Vec<String>,
-    ids: Vec<String>,
+struct Rows<'a> {
+    kinds: Vec<&'a str>,
+    ids: Vec<&'a str>,
     versions: Vec<i64>,
     event_ids: Vec<Uuid>,
-    types: Vec<String>,
+    types: Vec<&'a str>,
     schema_versions: Vec<i32>,
     occurred_at: Vec<DateTime<Utc>>,
-    correlation_ids: Vec<String>,
-    causation_ids: Vec<String>,
-    actors: Vec<String>,
-    traceparents: Vec<Option<String>>,
-    tracestates: Vec<Option<String>>,
-    baggages: Vec<Option<String>>,
-    payloads: Vec<Vec<u8>>,
+    correlation_ids: Vec<&'a str>,
+    causation_ids: Vec<&'a str>,
+    actors: Vec<&'a str>,
+    traceparents: Vec<Option<&'a str>>,
+    tracestates: Vec<Option<&'a str>>,
+    baggages: Vec<Option<&'a str>>,
+    payloads: Vec<&'a [u8]>,
 }
 
 impl PendingAppends {
@@ -168,7 +168,7 @@ impl PendingAppends {
             });
         }
         for kind in &rows.kinds {
-            metrics::counter!("chain_events_appended_total", "aggregate_type" => kind.clone())
+            metrics::counter!("chain_events_appended_total", "aggregate_type" => kind.to_string())
                 .increment(1);
         }
         Ok(())
@@ -186,23 +186,29 @@ impl PendingAppends {
     }
 }
 
-impl Rows {
-    fn push(&mut self, stream: &StreamId, version: u64, event: &NewEvent, meta: &EventMetadata) {
-        self.kinds.push(stream.aggregate_type.clone());
-        self.ids.push(stream.aggregate_id.clone());
+impl<'a> Rows<'a> {
+    fn push(
+        &mut self,
+        stream: &'a StreamId,
+        version: u64,
+        event: &'a NewEvent,
+        meta: &'a EventMetadata,
+    ) {
+        self.kinds.push(&stream.aggregate_type);
+        self.ids.push(&stream.aggregate_id);
         self.versions
             .push(i64::try_from(version).unwrap_or(i64::MAX));
         self.event_ids.push(event.event_id);
-        self.types.push(event.event_type.clone());
+        self.types.push(&event.event_type);
         self.schema_versions
             .push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
         self.occurred_at.push(event.occurred_at);
-        self.correlation_ids.push(meta.correlation_id.clone());
-        self.causation_ids.push(meta.causation_id.clone());
-        self.actors.push(meta.actor.clone());
-        self.traceparents.push(meta.traceparent.clone());
-        self.tracestates.push(meta.tracestate.clone());
-        self.baggages.push(meta.baggage.clone());
-        self.payloads.push(event.payload.clone());
+        self.correlation_ids.push(&meta.correlation_id);
+        self.causation_ids.push(&meta.causation_id);
+        self.actors.push(&meta.actor);
+        self.traceparents.push(meta.traceparent.as_deref());
+        self.tracestates.push(meta.tracestate.as_deref());
+        self.baggages.push(meta.baggage.as_deref());
+        self.payloads.push(&event.payload);
     }
 }
