@@ -531,13 +531,15 @@ pub struct Beside {
     pub listed_customer: Option<CustomerId>,
 }
 
-/// A ticket's stored events and what shows beside them, in one round trip. The customer is
-/// found through the read model's row of the ticket (a ticket's customer never changes), so
-/// the caller must check [`Beside::listed_customer`] against the events and read
-/// [`chain_and_standing`] itself when the read model has not listed the ticket yet.
+/// A ticket's stored events after version `after` (all of them from 0) and what shows beside
+/// them, in one round trip. The customer is found through the read model's row of the ticket
+/// (a ticket's customer never changes), so the caller must check [`Beside::listed_customer`]
+/// against the events and read [`chain_and_standing`] itself when the read model has not
+/// listed the ticket yet.
 pub async fn ticket_beside_chain(
     pool: &sqlx::PgPool,
     ticket: TicketId,
+    after: u64,
 ) -> Result<(Vec<chain_store::RecordedEvent>, Beside), chain_store::StoreError> {
     let sql = format!(
         "SELECT {chain_and_standing}, t.customer_id AS listed_customer_id, e.*
@@ -547,7 +549,7 @@ pub async fn ticket_beside_chain(
          LEFT JOIN customer_values c ON c.customer_id = t.customer_id
          LEFT JOIN LATERAL (
              SELECT {columns} FROM events
-             WHERE aggregate_type = $2 AND aggregate_id = $3
+             WHERE aggregate_type = $2 AND aggregate_id = $3 AND aggregate_version > $4
              ORDER BY aggregate_version) e ON true
          ORDER BY e.aggregate_version",
         chain_and_standing = chain_and_standing_columns!(),
@@ -558,6 +560,7 @@ pub async fn ticket_beside_chain(
         .bind(ticket.as_uuid())
         .bind(&stream.aggregate_type)
         .bind(&stream.aggregate_id)
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
         .fetch_all(pool)
         .await?;
     let Some(first) = rows.first() else {

@@ -1,6 +1,7 @@
 //! What the projector remembers between events: each ticket as folded so far, with what its
 //! stored events add beyond the domain (`TicketExtras`), so that the next event of a ticket is
-//! folded onto it instead of reading and folding the whole stream again.
+//! folded onto it instead of reading and folding the whole stream again. `GetTicket` keeps one
+//! of its own, and reads only the events after the version it remembers.
 //!
 //! Memory is only a shortcut, never a source: it holds folds of committed events (delivered by
 //! the bus or read from the store), which never change, and is used only for the event that
@@ -55,5 +56,18 @@ impl TicketMemory {
     /// Remembers `folded` for `id`.
     pub fn remember(&self, id: TicketId, folded: FoldedTicket) {
         self.0.remember(id, folded);
+    }
+
+    /// `id` as remembered, whatever its version.
+    pub fn latest(&self, id: TicketId) -> Option<FoldedTicket> {
+        self.0.get_if(&id, |_| true)
+    }
+
+    /// Remembers `folded` for `id`, unless a later fold of it is held already (two reads of
+    /// one ticket ending in either order).
+    pub fn remember_newer(&self, id: TicketId, folded: FoldedTicket) {
+        let version = folded.state.version;
+        self.0
+            .remember_unless(id, folded, |held| held.state.version >= version);
     }
 }

@@ -24,6 +24,7 @@ mod tickets;
 mod watch;
 
 use std::pin::Pin;
+use std::sync::Arc;
 
 use chain_domain::customer::{Currency, CustomerStanding};
 use chain_domain::ticket::{Ticket, TicketState};
@@ -42,6 +43,7 @@ pub use refusal::refusal;
 
 use crate::chain_view::{ChainSummary, chain_and_standing};
 use crate::codec::{StoredEvent, TicketExtras};
+use crate::projection::memory::TicketMemory;
 use crate::view;
 use chain_store::ChangeFeed;
 
@@ -62,6 +64,8 @@ pub struct TicketService {
     store: EventStore,
     feed: ChangeFeed,
     currency: Option<Currency>,
+    /// Tickets as `GetTicket` last read them, so the next read fetches only newer events.
+    read: Arc<TicketMemory>,
 }
 
 impl TicketService {
@@ -73,6 +77,7 @@ impl TicketService {
             store,
             feed,
             currency: None,
+            read: Arc::default(),
         }
     }
 

@@ -1,4 +1,6 @@
-//! Queries on tickets: `GetTicket` folds the ticket's stream (strongly consistent);
+//! Queries on tickets: `GetTicket` folds the ticket's stream (strongly consistent: every event
+//! committed before the read, the older ones folded from what the replica remembers of its
+//! last read, so a long-lived ticket costs its new events, not its whole history);
 //! `ListTickets` reads the read model (keyset pages: at risk and broken first, then by value at
 //! stake, highest first, then by due time, then by id), with the customer's tier and value
 //! and the chain's projection read at query time.
@@ -14,12 +16,13 @@ use sqlx::postgres::PgRow;
 use tonic::{Request as Call, Status};
 use uuid::Uuid;
 
-use super::{TicketService, show};
-use crate::chain_view::tables::summary_of;
-use crate::chain_view::tables::ticket_beside_chain;
+use super::TicketService;
+use crate::chain_view::tables::{Beside, summary_of, ticket_beside_chain};
 use crate::codec::{StoredEvent, cause_link, tier, ts};
-use crate::streams::{LoadError, decode_loaded_ticket};
+use crate::projection::memory::FoldedTicket;
+use crate::streams::{LoadError, ticket_stream};
 use crate::tiers::tier_of;
+use crate::view;
 
 /// A `ListTickets` cursor: (at risk, value at stake, due key, ticket id).
 type TicketCursor = (bool, i64, i64, Uuid);
@@ -63,26 +66,60 @@ impl TicketService {
         call: Call<pb::GetTicketRequest>,
     ) -> Result<pb::Ticket, Status> {
         let id: TicketId = field::id("ticket_id", &call.get_ref().ticket_id)?;
-        // The events and what shows beside them in one read; the chain and standing read again
-        // only while the read model has not listed the ticket under its customer yet.
-        let (recorded, beside) = ticket_beside_chain(self.store.pool(), id)
-            .await
-            .map_err(|error| LoadError::Store(error).into_status())?;
-        let loaded = decode_loaded_ticket(id, recorded).map_err(LoadError::into_status)?;
-        let Some(ticket) = loaded.ticket() else {
+        // The newer events and what shows beside them in one read; the chain and standing read
+        // again only while the read model has not listed the ticket under its customer yet.
+        let (folded, beside) = self.read_ticket(id).await?;
+        let Some(ticket) = folded.state.ticket.as_ref() else {
             return Err(not_found("ticket_id", "ticket", &id.to_string()));
         };
-        let beside = if beside.listed_customer == Some(ticket.customer_id) {
+        let (chain, standing) = if beside.listed_customer == Some(ticket.customer_id) {
             (beside.chain, beside.standing)
         } else {
             self.chain_and_standing(ticket).await?
         };
-        show(
+        Ok(view::ticket(
             ticket,
-            loaded.state.version,
-            loaded.recorded.iter().map(StoredEvent::from),
-            beside,
-        )
+            folded.state.version,
+            &folded.extras,
+            standing,
+            chain.as_ref(),
+        ))
+    }
+
+    /// Ticket `id` folded up to its latest committed event, and what shows beside it: the
+    /// events after the version this replica remembers are read and folded onto it (all of them
+    /// when it remembers none), and the fold is remembered for the next read.
+    async fn read_ticket(&self, id: TicketId) -> Result<(FoldedTicket, Beside), Status> {
+        let mut folded = self.read.latest(id).unwrap_or_default();
+        let store_error = |error| LoadError::Store(error).into_status();
+        let (mut newer, mut beside) =
+            ticket_beside_chain(self.store.pool(), id, folded.state.version)
+                .await
+                .map_err(store_error)?;
+        if newer
+            .first()
+            .is_some_and(|first| first.version != folded.state.version + 1)
+        {
+            // Versions have no gaps, so this is a remembered fold gone wrong: start afresh.
+            tracing::warn!(ticket_id = %id, "a remembered ticket does not precede its stream");
+            folded = FoldedTicket::default();
+            (newer, beside) = ticket_beside_chain(self.store.pool(), id, 0)
+                .await
+                .map_err(store_error)?;
+        }
+        for event in &newer {
+            folded.apply(StoredEvent::from(event)).map_err(|source| {
+                LoadError::Codec {
+                    stream: ticket_stream(id),
+                    source,
+                }
+                .into_status()
+            })?;
+        }
+        if !newer.is_empty() {
+            self.read.remember_newer(id, folded.clone());
+        }
+        Ok((folded, beside))
     }
 
     pub(super) async fn list_tickets(

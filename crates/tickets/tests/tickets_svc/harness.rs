@@ -154,22 +154,7 @@ impl Harness {
             TicketsProjector::new(store.clone()),
         );
         tokio::spawn(projector.run(shutdown.clone()));
-        let feed = ChangeFeed::new();
-        tokio::spawn(feed.clone().run(store.clone(), shutdown.clone()));
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("bound");
-        let server = tonic::transport::Server::builder()
-            .add_service(TicketService::new(store.clone(), feed).into_server())
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener),
-                shutdown.clone().cancelled_owned(),
-            );
-        tokio::spawn(async move {
-            server.await.expect("the server runs");
-        });
+        let addr = serve(&store, &shutdown).await;
 
         let mut harness = Self {
             _db: db,
@@ -188,6 +173,14 @@ impl Harness {
             harness.spawn_watch();
         }
         harness
+    }
+
+    /// A client acting as `actor` on a second replica of the service, started now on the same
+    /// database (it remembers nothing of what the first one read).
+    pub async fn replica_client(&self, actor: &str) -> Client {
+        let addr = serve(&self.store, &self.shutdown).await;
+        let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
+        connect(addr, ActAs(Some(value))).await
     }
 
     /// Starts one more deadline watch on the service's database.
@@ -219,12 +212,7 @@ impl Harness {
     }
 
     async fn connect(&self, act_as: ActAs) -> Client {
-        let channel = Channel::from_shared(format!("http://{}", self.addr))
-            .expect("a valid uri")
-            .connect()
-            .await
-            .expect("the service accepts connections");
-        TicketServiceClient::with_interceptor(channel, act_as)
+        connect(self.addr, act_as).await
     }
 
     /// The event types of a stream, in order.
@@ -313,6 +301,35 @@ impl Harness {
         assert!(held, "ticket never reached the expected shape: {last:#?}");
         last
     }
+}
+
+/// Serves a `TicketService` on `store` (with its own change feed) until `shutdown`.
+async fn serve(store: &EventStore, shutdown: &CancellationToken) -> SocketAddr {
+    let feed = ChangeFeed::new();
+    tokio::spawn(feed.clone().run(store.clone(), shutdown.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("bound");
+    let server = tonic::transport::Server::builder()
+        .add_service(TicketService::new(store.clone(), feed).into_server())
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener),
+            shutdown.clone().cancelled_owned(),
+        );
+    tokio::spawn(async move {
+        server.await.expect("the server runs");
+    });
+    addr
+}
+
+async fn connect(addr: SocketAddr, act_as: ActAs) -> Client {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid uri")
+        .connect()
+        .await
+        .expect("the service accepts connections");
+    TicketServiceClient::with_interceptor(channel, act_as)
 }
 
 /// The message name without its package.

@@ -243,3 +243,56 @@ async fn a_breakdown_two_links_deep_reaches_exactly_the_tickets_under_it() {
     );
     assert!(risky.tickets[0].critical_link.is_some());
 }
+
+/// GetTicket reads only the events after the version its replica remembers: read again after
+/// a promise and the revision that puts it at risk, a ticket shows exactly what a replica that
+/// never read it shows from the whole stream.
+#[tokio::test]
+async fn a_ticket_read_again_shows_what_a_whole_read_shows() {
+    let harness = Harness::start().await;
+    let (sales, workshop) = (team(), team());
+    let front = harness.client(&sales).await;
+    let shop = customer(&front, "Small Shop", 100).await;
+    let opened = ticket(&front, &shop.customer_id, "Desk").await;
+    let read = async |client: &Client| {
+        client
+            .clone()
+            .get_ticket(pb::GetTicketRequest {
+                ticket_id: opened.ticket_id.clone(),
+            })
+            .await
+            .expect("GetTicket")
+            .into_inner()
+    };
+    assert_eq!(read(&front).await.version, 1, "remembered as opened");
+
+    let due = chain_rpc::clock::now() + TimeDelta::days(14);
+    let mut chain = harness.chain();
+    let build = chain
+        .open(&opened.ticket_id, &sales, &workshop, due, None)
+        .await;
+    chain.commit(build, due).await;
+    harness.chain_view_saw(chain.event_count()).await;
+    front
+        .clone()
+        .make_promise(promise(&opened.ticket_id, due + TimeDelta::days(1), false))
+        .await
+        .expect("feasible");
+    let promised = read(&front).await;
+    assert_eq!(promised.state(), pb::TicketState::Promised);
+
+    chain.revise(build, due + TimeDelta::days(3)).await;
+    let at_risk = harness
+        .eventually_ticket(&front, &opened.ticket_id, 10, |t| {
+            t.state() == pb::TicketState::AtRisk
+        })
+        .await;
+    assert!(at_risk.version > promised.version);
+    let replica = harness.replica_client(&sales).await;
+    assert_eq!(read(&replica).await, at_risk);
+    assert_eq!(
+        read(&front).await,
+        at_risk,
+        "nothing new: the remembered fold"
+    );
+}
