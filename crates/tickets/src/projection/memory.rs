@@ -47,6 +47,11 @@ impl Default for TicketMemory {
 }
 
 impl TicketMemory {
+    /// A memory that starts afresh once it holds `capacity` tickets.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self(HandlerMemory::new(capacity))
+    }
+
     /// `id` as remembered, if it stands just before stream version `version`.
     pub fn before(&self, id: TicketId, version: u64) -> Option<FoldedTicket> {
         self.0

@@ -55,6 +55,10 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// did not ask for a specific version.
 const COMMAND_ATTEMPTS: u32 = 3;
 
+/// Tickets `GetTicket` remembers before it starts afresh: the tickets being followed, not every
+/// ticket ever read (each holds its promise history and notices).
+const READ_REMEMBERED: usize = 10_000;
+
 /// A server stream of the service.
 pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -77,7 +81,7 @@ impl TicketService {
             store,
             feed,
             currency: None,
-            read: Arc::default(),
+            read: Arc::new(TicketMemory::with_capacity(READ_REMEMBERED)),
         }
     }
 
