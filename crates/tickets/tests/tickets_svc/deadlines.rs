@@ -120,14 +120,7 @@ async fn a_watch_started_late_catches_up_with_the_same_event() {
     let front = harness.client(&sales).await;
     let (desk, due) = promised_soon(&harness, &front).await;
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let still = front
-        .clone()
-        .get_ticket(pb::GetTicketRequest {
-            ticket_id: desk.ticket_id.clone(),
-        })
-        .await
-        .expect("GetTicket")
-        .into_inner();
+    let still = read_ticket(&front, &desk.ticket_id).await;
     assert_eq!(still.state(), pb::TicketState::Promised, "no watch ran");
     harness.spawn_watch();
     harness

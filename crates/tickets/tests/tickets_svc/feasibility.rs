@@ -39,14 +39,7 @@ async fn a_promise_earlier_than_the_chain_is_refused_unless_the_risk_is_acknowle
         .await;
     chain.commit(deliver, late).await;
     harness.chain_view_saw(chain.event_count()).await;
-    let known = front
-        .clone()
-        .get_ticket(pb::GetTicketRequest {
-            ticket_id: desk.ticket_id.clone(),
-        })
-        .await
-        .expect("GetTicket")
-        .into_inner();
+    let known = read_ticket(&front, &desk.ticket_id).await;
     assert_eq!(
         known.critical_link.map(|l| l.request_id),
         Some(deliver.to_string()),

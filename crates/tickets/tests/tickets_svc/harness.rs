@@ -283,14 +283,7 @@ impl Harness {
             Duration::from_secs(seconds),
             Duration::from_millis(20),
             async || {
-                let got = client
-                    .clone()
-                    .get_ticket(pb::GetTicketRequest {
-                        ticket_id: ticket_id.to_owned(),
-                    })
-                    .await
-                    .expect("GetTicket")
-                    .into_inner();
+                let got = read_ticket(client, ticket_id).await;
                 let ok = check(&got);
                 last = Some(got);
                 ok
@@ -397,6 +390,18 @@ pub async fn customer(client: &Client, name: &str, value_minor: i64) -> pb::Cust
         })
         .await
         .expect("RegisterCustomer")
+        .into_inner()
+}
+
+/// `GetTicket` of `ticket_id` through `client`, which must succeed.
+pub async fn read_ticket(client: &Client, ticket_id: &str) -> pb::Ticket {
+    client
+        .clone()
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: ticket_id.to_owned(),
+        })
+        .await
+        .expect("GetTicket")
         .into_inner()
 }
 

@@ -111,14 +111,7 @@ async fn a_breakdown_two_links_deep_reaches_exactly_the_tickets_under_it() {
     assert!(at_risk.chain_projected_completion.is_none());
     harness.chain_view_saw(chain.event_count()).await;
     for other in [&spared, &unrelated] {
-        let got = front
-            .clone()
-            .get_ticket(pb::GetTicketRequest {
-                ticket_id: other.ticket_id.clone(),
-            })
-            .await
-            .expect("GetTicket")
-            .into_inner();
+        let got = read_ticket(&front, &other.ticket_id).await;
         assert_eq!(got.state(), pb::TicketState::Promised, "{got:#?}");
     }
     harness.settled().await;
@@ -254,16 +247,7 @@ async fn a_ticket_read_again_shows_what_a_whole_read_shows() {
     let front = harness.client(&sales).await;
     let shop = customer(&front, "Small Shop", 100).await;
     let opened = ticket(&front, &shop.customer_id, "Desk").await;
-    let read = async |client: &Client| {
-        client
-            .clone()
-            .get_ticket(pb::GetTicketRequest {
-                ticket_id: opened.ticket_id.clone(),
-            })
-            .await
-            .expect("GetTicket")
-            .into_inner()
-    };
+    let read = async |client: &Client| read_ticket(client, &opened.ticket_id).await;
     assert_eq!(read(&front).await.version, 1, "remembered as opened");
 
     let due = chain_rpc::clock::now() + TimeDelta::days(14);

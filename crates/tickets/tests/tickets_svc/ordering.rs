@@ -164,19 +164,8 @@ async fn duplicate_and_reordered_request_events_leave_the_same_ticket_state() {
         "some copy was dropped by the inbox"
     );
 
-    let get = |id: String| {
-        let client = front.clone();
-        async move {
-            client
-                .clone()
-                .get_ticket(pb::GetTicketRequest { ticket_id: id })
-                .await
-                .expect("GetTicket")
-                .into_inner()
-        }
-    };
-    let a = get(in_order.ticket_id.clone()).await;
-    let b = get(shuffled.ticket_id.clone()).await;
+    let a = read_ticket(&front, &in_order.ticket_id).await;
+    let b = read_ticket(&front, &shuffled.ticket_id).await;
     assert_eq!(a.state(), pb::TicketState::AtRisk, "{a:#?}");
     assert_eq!(shape(&a), shape(&b));
     let risk = a.risk.clone().expect("a risk");
@@ -199,7 +188,10 @@ async fn duplicate_and_reordered_request_events_leave_the_same_ticket_state() {
     }
     drained(&harness).await;
     assert_eq!(harness.events(&stream).await.len(), before);
-    assert_eq!(shape(&get(shuffled.ticket_id.clone()).await), shape(&b));
+    assert_eq!(
+        shape(&read_ticket(&front, &shuffled.ticket_id).await),
+        shape(&b)
+    );
     let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
         .fetch_one(&harness.pool)
         .await

@@ -205,16 +205,7 @@ async fn a_ticket_shows_its_customers_tier_and_value_now() {
     let shop = customer(&crm, "Small Shop", 1_000).await;
     let front_line = harness.client(&team()).await;
     let opened = ticket(&front_line, &shop.customer_id, "desk").await;
-    let read = async || {
-        front_line
-            .clone()
-            .get_ticket(pb::GetTicketRequest {
-                ticket_id: opened.ticket_id.clone(),
-            })
-            .await
-            .expect("GetTicket")
-            .into_inner()
-    };
+    let read = async || read_ticket(&front_line, &opened.ticket_id).await;
     assert_eq!(read().await.tier(), pb::CustomerTier::A);
 
     harness.settled().await;
