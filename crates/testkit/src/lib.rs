@@ -8,7 +8,8 @@
 //!   shared server at [`nats_url`];
 //! - an [`OwnNatsServer`] when the test kills, restarts or wipes NATS, so the shared server is never
 //!   disturbed;
-//! - [`wait_until`] for "eventually" assertions, and [`free_port`] for anything that must listen.
+//! - [`wait_until`] for "eventually" assertions, [`free_port`] for anything that must listen, and
+//!   [`serve`] for the gRPC service under test.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -43,6 +44,7 @@
 mod database;
 mod error;
 mod eventually;
+mod grpc;
 mod nats_root;
 mod nats_server;
 mod ports;
@@ -50,6 +52,7 @@ mod ports;
 pub use database::{DEFAULT_DATABASE_URL, TestDatabase, database_url};
 pub use error::FixtureError;
 pub use eventually::wait_until;
+pub use grpc::{channel, serve};
 pub use nats_root::{DEFAULT_NATS_URL, NatsRoot, nats_url};
 pub use nats_server::OwnNatsServer;
 pub use ports::free_port;

@@ -25,9 +25,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -259,34 +259,16 @@ pub fn short(event_type: &str) -> String {
         .to_owned()
 }
 
-/// A fresh idempotency key.
 /// Serves `service` on a free loopback port until `shutdown`.
 async fn serve(service: RequestService, shutdown: &CancellationToken) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let addr = listener.local_addr().expect("bound");
-    let server = tonic::transport::Server::builder()
-        .add_service(service.into_server())
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener),
-            shutdown.clone().cancelled_owned(),
-        );
-    tokio::spawn(async move {
-        server.await.expect("the server runs");
-    });
-    addr
+    chain_testkit::serve(Routes::new(service.into_server()), shutdown).await
 }
 
 async fn connect(addr: SocketAddr, act_as: ActAs) -> Client {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("a valid uri")
-        .connect()
-        .await
-        .expect("the service accepts connections");
-    InternalRequestServiceClient::with_interceptor(channel, act_as)
+    InternalRequestServiceClient::with_interceptor(chain_testkit::channel(addr).await, act_as)
 }
 
+/// A fresh idempotency key.
 pub fn key() -> String {
     Uuid::now_v7().to_string()
 }

@@ -26,9 +26,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
 use uuid::Uuid;
 
 /// A client that acts as one caller.
@@ -183,19 +183,8 @@ impl Harness {
         }
         let feed = ChangeFeed::new();
         tokio::spawn(feed.clone().run(store.clone(), stop.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a free port");
-        let addr = listener.local_addr().expect("bound");
-        let server = tonic::transport::Server::builder()
-            .add_service(ScoringService::new(store.clone(), feed).into_server())
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener),
-                stop.clone().cancelled_owned(),
-            );
-        tokio::spawn(async move {
-            server.await.expect("the server runs");
-        });
+        let service = ScoringService::new(store.clone(), feed).into_server();
+        let addr = chain_testkit::serve(Routes::new(service), &stop).await;
         Self {
             _db: db,
             pool,
@@ -224,12 +213,7 @@ impl Harness {
     }
 
     async fn connect(&self, act_as: ActAs) -> Client {
-        let channel = Channel::from_shared(self.url())
-            .expect("a valid uri")
-            .connect()
-            .await
-            .expect("the service accepts connections");
-        SatisfactionServiceClient::with_interceptor(channel, act_as)
+        SatisfactionServiceClient::with_interceptor(chain_testkit::channel(self.addr).await, act_as)
     }
 
     /// Events of each input store the live projections hold.

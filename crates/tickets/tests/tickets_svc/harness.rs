@@ -29,9 +29,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
@@ -300,29 +300,12 @@ impl Harness {
 async fn serve(store: &EventStore, shutdown: &CancellationToken) -> SocketAddr {
     let feed = ChangeFeed::new();
     tokio::spawn(feed.clone().run(store.clone(), shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let addr = listener.local_addr().expect("bound");
-    let server = tonic::transport::Server::builder()
-        .add_service(TicketService::new(store.clone(), feed).into_server())
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener),
-            shutdown.clone().cancelled_owned(),
-        );
-    tokio::spawn(async move {
-        server.await.expect("the server runs");
-    });
-    addr
+    let service = TicketService::new(store.clone(), feed).into_server();
+    chain_testkit::serve(Routes::new(service), shutdown).await
 }
 
 async fn connect(addr: SocketAddr, act_as: ActAs) -> Client {
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("a valid uri")
-        .connect()
-        .await
-        .expect("the service accepts connections");
-    TicketServiceClient::with_interceptor(channel, act_as)
+    TicketServiceClient::with_interceptor(chain_testkit::channel(addr).await, act_as)
 }
 
 /// The message name without its package.
