@@ -77,19 +77,15 @@ impl LoadedTicket {
 /// A ticket folded from its stream (empty state when it does not exist).
 pub async fn load_ticket(store: &EventStore, id: TicketId) -> Result<LoadedTicket, LoadError> {
     let recorded = store.load_stream(&ticket_stream(id)).await?;
-    decode_loaded_ticket(id, recorded)
+    decode_ticket_stream(recorded).map_err(|source| undecodable_ticket(id, source))
 }
 
-/// Decodes and folds the stored events of ticket `id`, read by the caller (with other things
-/// beside them, say).
-pub fn decode_loaded_ticket(
-    id: TicketId,
-    recorded: Vec<RecordedEvent>,
-) -> Result<LoadedTicket, LoadError> {
-    decode_ticket_stream(recorded).map_err(|source| LoadError::Codec {
+/// The error of ticket `id`'s stream holding an event that does not decode (`source`).
+pub fn undecodable_ticket(id: TicketId, source: CodecError) -> LoadError {
+    LoadError::Codec {
         stream: ticket_stream(id),
         source,
-    })
+    }
 }
 
 /// Decodes and folds one ticket's stored events.

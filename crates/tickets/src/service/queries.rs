@@ -20,7 +20,7 @@ use super::TicketService;
 use crate::chain_view::tables::{Beside, summary_of, ticket_beside_chain};
 use crate::codec::{StoredEvent, cause_link, tier, ts};
 use crate::projection::memory::FoldedTicket;
-use crate::streams::{LoadError, ticket_stream};
+use crate::streams::{LoadError, undecodable_ticket};
 use crate::tiers::tier_of;
 use crate::view;
 
@@ -108,13 +108,9 @@ impl TicketService {
                 .map_err(store_error)?;
         }
         for event in &newer {
-            folded.apply(StoredEvent::from(event)).map_err(|source| {
-                LoadError::Codec {
-                    stream: ticket_stream(id),
-                    source,
-                }
-                .into_status()
-            })?;
+            folded
+                .apply(StoredEvent::from(event))
+                .map_err(|source| undecodable_ticket(id, source).into_status())?;
         }
         if !newer.is_empty() {
             self.read.remember_newer(id, folded.clone());

@@ -179,8 +179,7 @@ impl Harness {
     /// database (it remembers nothing of what the first one read).
     pub async fn replica_client(&self, actor: &str) -> Client {
         let addr = serve(&self.store, &self.shutdown).await;
-        let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
-        connect(addr, ActAs(Some(value))).await
+        connect(addr, acting_as(actor)).await
     }
 
     /// Starts one more deadline watch on the service's database.
@@ -202,8 +201,7 @@ impl Harness {
 
     /// A client acting as `actor` (a team id or a service name).
     pub async fn client(&self, actor: &str) -> Client {
-        let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
-        self.connect(ActAs(Some(value))).await
+        self.connect(acting_as(actor)).await
     }
 
     /// A client that sends no identity.
@@ -302,6 +300,12 @@ async fn serve(store: &EventStore, shutdown: &CancellationToken) -> SocketAddr {
     tokio::spawn(feed.clone().run(store.clone(), shutdown.clone()));
     let service = TicketService::new(store.clone(), feed).into_server();
     chain_testkit::serve(Routes::new(service), shutdown).await
+}
+
+/// The identity `actor` (a team id or a service name) sent with every call.
+fn acting_as(actor: &str) -> ActAs {
+    let value: AsciiMetadataValue = MetadataValue::try_from(actor).expect("ascii actor");
+    ActAs(Some(value))
 }
 
 async fn connect(addr: SocketAddr, act_as: ActAs) -> Client {
