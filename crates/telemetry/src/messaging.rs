@@ -4,7 +4,7 @@
 //! message's trace instead of picking one parent.
 
 use crate::attributes::chain_span;
-use crate::propagation::{CaseBaggage, extract_from_nats, with_case_id};
+use crate::propagation::{CaseBaggage, extract_from_nats, span_context_from_nats, with_case_id};
 use crate::{TraceContext, attributes};
 use async_nats::HeaderMap;
 use opentelemetry::trace::TraceContextExt as _;
@@ -87,8 +87,7 @@ pub fn process_span(
 /// span is entered so the links are part of the span from its start.
 pub fn link_messages<'a>(span: &tracing::Span, batch: impl IntoIterator<Item = &'a HeaderMap>) {
     for headers in batch {
-        let context = extract_from_nats(headers);
-        let linked = context.span().span_context().clone();
+        let linked = span_context_from_nats(headers);
         if linked.is_valid() {
             span.add_link(linked);
         }

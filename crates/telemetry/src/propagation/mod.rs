@@ -9,7 +9,10 @@ mod baggage;
 mod nats;
 
 pub use baggage::{CaseBaggage, set_case_baggage, with_case_baggage, with_case_id};
-pub use nats::{NatsHeaderExtractor, NatsHeaderInjector, extract_from_nats, inject_into_nats};
+pub use nats::{
+    NatsHeaderExtractor, NatsHeaderInjector, extract_from_nats, inject_into_nats,
+    span_context_from_nats,
+};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{

@@ -4,7 +4,10 @@
 use super::{extract_from, inject_into};
 use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator as _};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use std::sync::LazyLock;
 
 /// Writes trace context into the headers of a message about to be published.
 ///
@@ -57,6 +60,18 @@ pub fn extract_from_nats(headers: &HeaderMap) -> Context {
     extract_from(&NatsHeaderExtractor(headers))
 }
 
+/// The span a message was published under (its `traceparent`), without its baggage: all a link
+/// needs, at a third of the cost of [`extract_from_nats`] (the baggage is parsed into a map).
+pub fn span_context_from_nats(headers: &HeaderMap) -> SpanContext {
+    static TRACE_CONTEXT: LazyLock<TraceContextPropagator> =
+        LazyLock::new(TraceContextPropagator::new);
+    TRACE_CONTEXT
+        .extract(&NatsHeaderExtractor(headers))
+        .span()
+        .span_context()
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +94,20 @@ mod tests {
         let mut keys = extractor.keys();
         keys.sort_unstable();
         assert_eq!(keys, ["Traceparent", "tracestate"]);
+    }
+
+    #[test]
+    fn a_link_reads_the_same_span_as_the_whole_extraction() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        headers.insert("baggage", "chain.case_id=c-1");
+        let linked = span_context_from_nats(&headers);
+        assert!(linked.is_valid());
+        assert_eq!(&linked, extract_from_nats(&headers).span().span_context());
+        assert!(!span_context_from_nats(&HeaderMap::new()).is_valid());
     }
 
     #[test]
