@@ -6,7 +6,7 @@
 //! `(aggregate, version)`), so the version a stream stands at says exactly which of its events
 //! were applied: a redelivery or a republished copy is at or below it. No row per event is
 //! kept (the table `inbox_processed` of the first schema grew by one row per event and
-//! consumer, forever, and is no longer written), and [`applied_count`] is the sum of the
+//! consumer, forever; migration 0002 drops it), and [`applied_count`] is the sum of the
 //! versions.
 
 use sqlx::{PgConnection, PgPool, Row};

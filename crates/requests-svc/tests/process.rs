@@ -184,7 +184,8 @@ async fn migrate_and_rewind_do_their_job_and_exit() {
     );
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables \
-         WHERE table_name IN ('events', 'relay_checkpoints', 'inbox_processed', 'dead_letters') \
+         WHERE table_name IN ('events', 'relay_checkpoints', 'inbox_stream_versions', \
+         'dead_letters', 'inbox_processed') \
          ORDER BY table_name",
     )
     .fetch_all(&db.pool())
@@ -195,7 +196,7 @@ async fn migrate_and_rewind_do_their_job_and_exit() {
         [
             "dead_letters",
             "events",
-            "inbox_processed",
+            "inbox_stream_versions",
             "relay_checkpoints"
         ]
     );

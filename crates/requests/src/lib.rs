@@ -13,11 +13,10 @@
 //! - [`projection`]: the read model, and [`RequestsProjector`], the consumer that keeps it
 //!   and drives [`propagation`];
 //! - [`deadline_watch`]: fires each due time exactly once across replicas;
-//! - [`feed`]: wakes `WatchRequests` streams when events are appended;
 //! - [`streams`] and [`view`]: stream names and loading; the API's resources.
 //!
 //! [`setup`]: [`RequestsSetup`] wires all of it into `chain-server`'s process (migrations, the
-//! change feed, the projector, the deadline watch and the gRPC service); the `requests-svc`
+//! projector, the deadline watch and the gRPC service); the `requests-svc`
 //! binary and the in-process test harnesses use it alike.
 
 pub mod codec;

@@ -19,12 +19,11 @@
 //!   changes;
 //! - [`projection`]: the read model of the service's own events, and [`TicketsProjector`];
 //! - [`deadline_watch`]: breaks each unresolved promise at its due time, exactly once;
-//! - [`feed`]: wakes `WatchTickets` streams when events are appended;
 //! - [`streams`], [`record`] and [`view`]: stream names and loading, recording a ticket's new
 //!   events, and the API's resources.
 //!
 //! [`setup`]: [`TicketsSetup`] wires all of it into `chain-server`'s process (migrations,
-//! requests-svc's stream, the change feed, the chain view, the projector, the deadline watch,
+//! requests-svc's stream, the chain view, the projector, the deadline watch,
 //! the at-risk gauge and the gRPC service); the `tickets-svc` binary and the in-process test
 //! harnesses use it alike.
 

@@ -187,7 +187,7 @@ async fn wait_at_risk(chain: &Chain, ticket_id: &str) -> Result<Option<pb::Ticke
     }
 }
 
-/// "  (http://…/trace/<id>)" when spans are exported.
+/// `"  (http://…/trace/<id>)"` when spans are exported.
 pub fn jaeger_suffix(trace: &str) -> String {
     crate::telemetry::jaeger_url(trace).map_or_else(String::new, |url| format!("  {url}"))
 }

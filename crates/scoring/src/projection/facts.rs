@@ -1,7 +1,7 @@
 //! What the projection remembers of the input events, per thing: requests, links, tickets,
 //! customers and impacts. Facts change only by events of their own stream, in stream order,
 //! so they are the same whatever the interleaving of the input stores; everything else is
-//! derived from them ([`super::derive`]). Stored as JSON (`serde_json`, deterministic for these
+//! derived from them ([`super::derive()`]). Stored as JSON (`serde_json`, deterministic for these
 //! types) so a rebuild writes the same bytes.
 
 use std::collections::BTreeSet;

@@ -5,8 +5,8 @@
 //! Structure (pure core, thin persistence):
 //!
 //! - [`state`]: [`ProjectionState`] and `apply(&mut state, &Input) -> Dirty`, pure;
-//! - [`derive`]: the rows derived from the state (scores, link health, impacts), pure;
-//! - [`rows`] and [`digest`]: the tables' rows, their canonical encoding and the SHA-256
+//! - [`derive()`]: the rows derived from the state (scores, link health, impacts), pure;
+//! - [`rows`] and [`digest()`]: the tables' rows, their canonical encoding and the SHA-256
 //!   digest over all of them;
 //! - [`tables`]: the SQL layer (load a slice, write rows, read everything back), for any
 //!   schema;

@@ -6,7 +6,7 @@
 //!    together (an impact touches a customer and every link on its path), so events from the
 //!    three consumers, and from several replicas, are applied one at a time;
 //! 2. load the slice of the state the event reads, [`ProjectionState::apply`] it, load what
-//!    the derivation reads, [`derive`];
+//!    the derivation reads, [`derive()`];
 //! 3. write the changed facts and derived rows, count the event, and append the output events
 //!    ([`super::outputs`]) to scoring's store — all committed with the event's processed mark.
 

@@ -7,7 +7,7 @@
 //! Why the result does not depend on how the input stores interleave: `apply` changes only
 //! the facts of the event's own stream (and records signals, a set keyed by event time and
 //! id), and everything that combines streams (scores, link health, impact attribution) is
-//! derived afterwards from the facts alone ([`super::derive`]).
+//! derived afterwards from the facts alone ([`super::derive()`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
