@@ -23,6 +23,7 @@ mod handler;
 mod inbox;
 mod memory;
 mod pending_counts;
+mod report;
 mod run;
 
 pub use config::ConsumerConfig;

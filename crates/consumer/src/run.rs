@@ -2,6 +2,7 @@
 
 use crate::dead_letter::{Parked, park};
 use crate::inbox::{Admission, BatchRuns, admit, admit_all};
+use crate::report;
 use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use chain_proto::customerchain::v1::EventEnvelope;
@@ -9,7 +10,7 @@ use futures::StreamExt;
 use sqlx::{PgConnection, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, warn};
 use uuid::Uuid;
@@ -269,6 +270,7 @@ impl<H: Handler> EventConsumer<H> {
 
     /// Tries `messages` as one transaction, and acks them all when it committed.
     async fn apply_batch(&self, messages: &[jetstream::Message]) -> Result<Batch, sqlx::Error> {
+        let started = Instant::now();
         let span = tracing::info_span!(
             "nats.process_batch",
             messaging.system = "nats",
@@ -309,6 +311,7 @@ impl<H: Handler> EventConsumer<H> {
         self.count("chain_consumer_batches_total");
         if applied.contains(&true) {
             self.handler.after_commit();
+            report::committed(&self.config.name, messages, started);
         }
         Ok(Batch::Committed)
     }
@@ -442,6 +445,7 @@ impl<H: Handler> EventConsumer<H> {
     /// Handles one message. Only a database failure outside the handler is an error: the message
     /// is then offered again and the loop reconnects.
     async fn process_traced(&self, message: &jetstream::Message) -> Result<(), ConsumerError> {
+        let started = Instant::now();
         let (delivered, sequence) = match message.info() {
             Ok(info) => {
                 self.record_pending(info.pending);
@@ -474,6 +478,7 @@ impl<H: Handler> EventConsumer<H> {
             Outcome::Applied => {
                 self.stats.applied.fetch_add(1, Ordering::Relaxed);
                 self.count("chain_events_consumed_total");
+                report::committed(&self.config.name, std::slice::from_ref(message), started);
                 ack(message, AckKind::Ack).await;
             }
             Outcome::Skipped | Outcome::Lost => {

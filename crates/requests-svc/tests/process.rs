@@ -1,7 +1,11 @@
 //! The `requests-svc` binary as an operator runs it, against real PostgreSQL and real NATS:
-//! `serve` becomes ready and exits cleanly on SIGTERM, `migrate` and `relay rewind` do their job
-//! and exit, and a missing `DATABASE_URL` is reported by name.
+//! `serve` becomes ready, reports its consumers' transactions on `/metrics` and exits cleanly on
+//! SIGTERM, `migrate` and `relay rewind` do their job and exit, and a missing `DATABASE_URL` is
+//! reported by name.
 
+use chain_proto::customerchain::v1 as pb;
+use chain_proto::customerchain::v1::internal_request_service_client::InternalRequestServiceClient;
+use chain_rpc::actor::ACTOR_METADATA_KEY;
 use chain_store::{Position, load_checkpoint};
 use chain_testkit::{NatsRoot, TestDatabase, free_port, nats_url, wait_until};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -161,6 +165,31 @@ async fn serves_until_sigterm_and_exits_cleanly() {
         "RPC metrics on /metrics:\n{metrics}"
     );
 
+    // A team created over gRPC reaches the projector through the relay and the bus; the
+    // projector's transaction reports its size, length and lag.
+    create_team(&addr).await;
+    let projector = r#"consumer="requests-projector""#;
+    let mut metrics = String::new();
+    let reported = wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            metrics = scrape(&metrics_addr).await;
+            [
+                "chain_consumer_transaction_messages_count",
+                "chain_consumer_transaction_seconds_count",
+                "chain_consumer_lag_seconds_count",
+            ]
+            .iter()
+            .all(|name| metrics.contains(&format!("{name}{{{projector}}} 1")))
+        },
+    )
+    .await;
+    assert!(
+        reported,
+        "the projector's transaction on /metrics:\n{metrics}"
+    );
+
     let asked = Instant::now();
     process.terminate();
     let status = process.wait(Duration::from_secs(15)).await;
@@ -170,6 +199,27 @@ async fn serves_until_sigterm_and_exits_cleanly() {
         "requests-svc should exit 0 within 15 s of SIGTERM, got {status:?} after {:?}; output:\n{output}",
         asked.elapsed()
     );
+}
+
+/// Creates a team through the process's gRPC API, as an operator tool.
+async fn create_team(addr: &str) {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(pb::CreateTeamRequest {
+        idempotency_key: "process-test-team".to_owned(),
+        name: "Workshop".to_owned(),
+        front_line: false,
+    });
+    request
+        .metadata_mut()
+        .insert(ACTOR_METADATA_KEY, "process-test".parse().expect("ascii"));
+    InternalRequestServiceClient::new(channel)
+        .create_team(request)
+        .await
+        .expect("CreateTeam");
 }
 
 #[tokio::test]
