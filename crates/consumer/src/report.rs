@@ -1,5 +1,5 @@
-//! What a consumer reports of each transaction that applied messages: how many it applied, how
-//! long the transaction took, and how long its oldest message had been on the bus.
+//! What a consumer reports of each transaction that applied events: how many messages it took,
+//! how long it ran, and how long its oldest message had been on the bus.
 //!
 //! The lag is the one figure that says which stage of a pipeline has fallen behind: the relay's
 //! `chain_outbox_lag_seconds` covers commit → stored on the bus, this covers stored on the bus
@@ -9,13 +9,13 @@
 use async_nats::jetstream;
 use std::time::Instant;
 
-/// Messages one transaction took (1 on the one-by-one path); with copies of events already
-/// applied, if it also applied new ones.
-pub(crate) const TRANSACTION_MESSAGES: &str = "chain_consumer_transaction_messages";
+/// Messages one transaction took, counting copies of events already applied that it
+/// acknowledged beside new ones (1 on the one-by-one path).
+const TRANSACTION_MESSAGES: &str = "chain_consumer_transaction_messages";
 /// Seconds from a transaction's start to its commit.
-pub(crate) const TRANSACTION_SECONDS: &str = "chain_consumer_transaction_seconds";
+const TRANSACTION_SECONDS: &str = "chain_consumer_transaction_seconds";
 /// Seconds from the server storing a transaction's oldest message to the commit.
-pub(crate) const LAG_SECONDS: &str = "chain_consumer_lag_seconds";
+const LAG_SECONDS: &str = "chain_consumer_lag_seconds";
 
 /// Records a committed transaction of `consumer` that applied `messages` (oldest first), begun
 /// at `started`.

@@ -6,11 +6,11 @@
 //! `chain_events_consumed_total`, `chain_events_skipped_total`, `chain_events_retried_total`,
 //! `chain_events_waiting_total`, `chain_events_dead_lettered_total`,
 //! `chain_consumer_pending_messages`, the histograms `chain_consumer_transaction_messages`,
-//! `chain_consumer_transaction_seconds` and `chain_consumer_lag_seconds`, the gRPC `chain_rpc_requests_total` /
-//! `chain_rpc_duration_seconds` by method and status, and the span pipeline's
-//! `chain_spans_ended_total`, `chain_spans_exported_total`, `chain_spans_export_failed_total`
-//! and `chain_spans_not_exported` (queued or dropped by the batch queue; updated at each export,
-//! so when idle it is the number of spans dropped).
+//! `chain_consumer_transaction_seconds` and `chain_consumer_lag_seconds`, the gRPC
+//! `chain_rpc_requests_total` / `chain_rpc_duration_seconds` by method and status, and the span
+//! pipeline's `chain_spans_ended_total`, `chain_spans_exported_total`,
+//! `chain_spans_export_failed_total` and `chain_spans_not_exported` (queued or dropped by the
+//! batch queue; updated at each export, so when idle it is the number of spans dropped).
 
 use crate::TelemetryError;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
