@@ -22,6 +22,10 @@
 //! latency (and of the watch, of clearing, of the RPC, of relay → chain view from the
 //! databases' timestamps) and the CPU each process used.
 //!
+//! `--consumer-lag` also serves each service's `/metrics` and prints, per phase, each
+//! consumer's lag from the bus to its applying transaction (`chain_consumer_lag_seconds`), to
+//! see which stage was behind.
+//!
 //! Each service logs to a file in the temporary directory, removed when the bench ends unless
 //! `BENCH_KEEP_LOGS` is set (for example with `--service-log warn,chain_tickets=debug`).
 //! `BENCH_KEEP_DATABASES` keeps both databases (their names are printed) to look into after a
@@ -45,6 +49,7 @@ mod requests;
 #[path = "../tickets/mod.rs"]
 mod tickets;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,7 +70,7 @@ use crate::tickets::cases::{self, Case, Plan, Teams};
 use crate::tickets::observe::{self, Board};
 use crate::tickets::pace::{self, Schedule};
 use crate::tickets::report::{Phase, Report};
-use crate::tickets::{pipeline, service as tickets_service};
+use crate::tickets::{lag, pipeline, service as tickets_service};
 
 /// The longest wait for a service to become SERVING (it migrates its database first).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -123,6 +128,11 @@ struct Args {
     /// what a deployment without a collector does) or `disabled` (`OTEL_SDK_DISABLED=true`).
     #[arg(long, value_enum, default_value_t = TracingMode::Unexported)]
     tracing: TracingMode,
+    /// Serve each service's `/metrics` and print each consumer's lag (bus → applied) per phase,
+    /// to see which stage was behind. Off by default: with a recorder installed the services
+    /// record every metric, which costs them CPU the figures without it never included.
+    #[arg(long)]
+    consumer_lag: bool,
     /// The PostgreSQL server; the bench creates (and drops) two databases of its own on it.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
@@ -195,6 +205,8 @@ async fn cleanup_database(database: BenchDatabase) {
 struct Services {
     requests: ServiceProcess,
     tickets: ServiceProcess,
+    /// Where each serves `/metrics` (requests-svc, tickets-svc), with `--consumer-lag`.
+    metrics: Option<[SocketAddr; 2]>,
 }
 
 /// The whole benchmark: start both services, set the cases up, measure each rate, stop.
@@ -232,14 +244,26 @@ async fn run(
         args.tracing != TracingMode::Exported,
         "tickets-bench has no span receiver: --tracing unexported or disabled"
     );
-    let tracing = TracingSettings {
-        mode: args.tracing,
-        ..TracingSettings::default()
+    let metrics = if args.consumer_lag {
+        Some([
+            requests_service::free_addr()?,
+            requests_service::free_addr()?,
+        ])
+    } else {
+        None
     };
-    let spawn = |binary, url| ServiceProcess::spawn_traced(binary, &settings(url), &tracing);
+    let spawn = |binary, url, metrics_addr| {
+        let tracing = TracingSettings {
+            mode: args.tracing,
+            metrics_addr,
+            ..TracingSettings::default()
+        };
+        ServiceProcess::spawn_traced(binary, &settings(url), &tracing)
+    };
     let mut services = Services {
-        requests: spawn(requests_bin, bench.requests_db.url())?,
-        tickets: spawn(tickets_bin, bench.tickets_db.url())?,
+        requests: spawn(requests_bin, bench.requests_db.url(), metrics.map(|m| m[0]))?,
+        tickets: spawn(tickets_bin, bench.tickets_db.url(), metrics.map(|m| m[1]))?,
+        metrics,
     };
     let outcome = measure_all(
         args,
@@ -402,11 +426,13 @@ async fn phase(
         pipeline::chain_view_applied(tickets_pool).await?,
         Instant::now(),
     );
+    let lags_before = consumer_lags(services).await?;
     let window = pacer.await.context("the pacer panicked")?;
     let after = (
         CpuSnapshot::take(requests_pid),
         CpuSnapshot::take(tickets_pid),
     );
+    let lags_after = consumer_lags(services).await?;
     let applied = (
         pipeline::chain_view_applied(tickets_pool).await? - applied_before.0,
         applied_before.1.elapsed(),
@@ -445,6 +471,7 @@ async fn phase(
         unfinished,
         relay_to_chain_view,
         flow,
+        consumer_lag: lag::between(&lags_before, &lags_after),
         cpu_requests: after.0.since(&before.0),
         cpu_tickets: after.1.since(&before.1),
         goal_p99_ms: GOALS
@@ -452,6 +479,16 @@ async fn phase(
             .find(|(goal_rate, _)| (goal_rate - rate).abs() < 0.5)
             .map(|(_, p99)| *p99),
     })
+}
+
+/// Both services' consumer lag histograms, by consumer (their names differ); none without
+/// `--consumer-lag`.
+async fn consumer_lags(services: &Services) -> anyhow::Result<lag::Lags> {
+    let mut lags = lag::Lags::new();
+    for addr in services.metrics.into_iter().flatten() {
+        lags.extend(lag::scrape(addr).await?);
+    }
+    Ok(lags)
 }
 
 /// The machine, the servers and the run's settings.

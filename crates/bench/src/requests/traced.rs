@@ -264,14 +264,7 @@ pub struct SpanTally {
 
 /// Reads the span counters from the Prometheus text at `addr`.
 pub async fn scrape(addr: SocketAddr, received: u64) -> anyhow::Result<SpanTally> {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .with_context(|| format!("connecting to the service's metrics on {addr}"))?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await?;
+    let text = metrics_text(addr).await?;
     let value = |name: &str| -> anyhow::Result<u64> {
         let line = text
             .lines()
@@ -291,6 +284,19 @@ pub async fn scrape(addr: SocketAddr, received: u64) -> anyhow::Result<SpanTally
         dropped: value("chain_spans_not_exported")?,
         received,
     })
+}
+
+/// The Prometheus text a service serves on `/metrics` at `addr`.
+pub async fn metrics_text(addr: SocketAddr) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to the service's metrics on {addr}"))?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text)
 }
 
 /// One tracing mode's phase, for the comparison.

@@ -4,6 +4,7 @@
 //! turn is observed (WatchTickets, confirmed by GetTicket), where the time goes, and the report.
 
 pub mod cases;
+pub mod lag;
 pub mod observe;
 pub mod pace;
 pub mod pipeline;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 
+use super::lag::ConsumerLag;
 use super::observe::Tally;
 use crate::requests::cpu::CpuUse;
 
@@ -24,6 +25,8 @@ pub struct Phase {
     pub relay_to_chain_view: Option<Histogram<u64>>,
     /// Request events written by requests-svc, and applied by the chain view, per second.
     pub flow: Option<(f64, f64)>,
+    /// Each consumer's lag (bus → applied) over the window, from the services' metrics.
+    pub consumer_lag: Vec<ConsumerLag>,
     /// CPU with requests-svc as "the service".
     pub cpu_requests: CpuUse,
     /// CPU with tickets-svc as "the service".
@@ -170,6 +173,18 @@ impl Phase {
             let _ = writeln!(
                 out,
                 "  request events: written {written:.0}/s (commands and requests-svc's reactions), applied by the chain view {applied:.0}/s"
+            );
+        }
+        for lag in &self.consumer_lag {
+            let p99 = lag
+                .p99_at_most_ms
+                .map_or("beyond the last bucket".to_owned(), |ms| {
+                    format!("≤ {ms:.0} ms")
+                });
+            let _ = writeln!(
+                out,
+                "  lag bus → applied, {:<19} n={:<6} mean {:>6.1} ms, p99 {p99} (per transaction)",
+                lag.consumer, lag.transactions, lag.mean_ms
             );
         }
         let (r, t) = (&self.cpu_requests, &self.cpu_tickets);
