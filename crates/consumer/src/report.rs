@@ -7,24 +7,22 @@
 //! bus; one whose transactions take as long as its lag is the stage that cannot keep up.
 
 use async_nats::jetstream;
+use chain_telemetry::metrics::{CONSUMER_LAG_SECONDS, CONSUMER_TRANSACTION_MESSAGES};
 use std::time::Instant;
 
-/// Messages one transaction took, counting copies of events already applied that it
-/// acknowledged beside new ones (1 on the one-by-one path).
-const TRANSACTION_MESSAGES: &str = "chain_consumer_transaction_messages";
-/// Seconds from a transaction's start to its commit.
+/// Seconds from a transaction's start to its commit. (The other two names live in
+/// `chain-telemetry`, which gives them buckets of their own.)
 const TRANSACTION_SECONDS: &str = "chain_consumer_transaction_seconds";
-/// Seconds from the server storing a transaction's oldest message to the commit.
-const LAG_SECONDS: &str = "chain_consumer_lag_seconds";
 
 /// Records a committed transaction of `consumer` that applied `messages` (oldest first), begun
-/// at `started`.
+/// at `started`. The messages counted include copies of events already applied that it
+/// acknowledged beside new ones; the one-by-one path records one.
 pub(crate) fn committed(consumer: &str, messages: &[jetstream::Message], started: Instant) {
     let labels = [("consumer", consumer.to_owned())];
-    metrics::histogram!(TRANSACTION_MESSAGES, &labels).record(messages.len() as f64);
+    metrics::histogram!(CONSUMER_TRANSACTION_MESSAGES, &labels).record(messages.len() as f64);
     metrics::histogram!(TRANSACTION_SECONDS, &labels).record(started.elapsed().as_secs_f64());
     if let Some(lag) = messages.first().and_then(lag_seconds) {
-        metrics::histogram!(LAG_SECONDS, &labels).record(lag);
+        metrics::histogram!(CONSUMER_LAG_SECONDS, &labels).record(lag);
     }
 }
 

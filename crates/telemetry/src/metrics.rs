@@ -21,6 +21,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.000_5, 0.001, 0.002, 0.005, 0.010, 0.025, 0.050, 0.100, 0.250, 0.500, 1.0, 2.5, 5.0,
 ];
 
+/// The histogram of a consumer's lag, seconds from the server storing a transaction's oldest
+/// message to its commit (recorded by `chain-consumer`; served with buckets up to minutes).
+pub const CONSUMER_LAG_SECONDS: &str = "chain_consumer_lag_seconds";
+
+/// The histogram of the messages one consumer transaction took (recorded by `chain-consumer`,
+/// served with buckets in powers of two).
+pub const CONSUMER_TRANSACTION_MESSAGES: &str = "chain_consumer_transaction_messages";
+
 /// Buckets (seconds) for a consumer's lag, which after an outage runs to minutes.
 const LAG_BUCKETS: &[f64] = &[
     0.005, 0.010, 0.025, 0.050, 0.100, 0.250, 0.500, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -39,13 +47,10 @@ pub fn serve_prometheus(addr: SocketAddr) -> Result<(), TelemetryError> {
         .with_http_listener(addr)
         .set_buckets(LATENCY_BUCKETS)
         .and_then(|builder| {
-            builder.set_buckets_for_metric(metric("chain_consumer_lag_seconds"), LAG_BUCKETS)
+            builder.set_buckets_for_metric(metric(CONSUMER_LAG_SECONDS), LAG_BUCKETS)
         })
         .and_then(|builder| {
-            builder.set_buckets_for_metric(
-                metric("chain_consumer_transaction_messages"),
-                BATCH_BUCKETS,
-            )
+            builder.set_buckets_for_metric(metric(CONSUMER_TRANSACTION_MESSAGES), BATCH_BUCKETS)
         })
         .map_err(|e| error(e.to_string()))?
         .install()
