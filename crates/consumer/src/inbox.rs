@@ -1,6 +1,6 @@
 //! The inbox: how far each aggregate stream got with a consumer, checked and moved inside the
 //! same transaction as the projection change, one event at a time ([`admit`]) or a whole batch
-//! at once ([`admit_all`]).
+//! at once ([`BatchAdmission`]).
 //!
 //! A stream's versions run 1, 2, 3… without gaps or repeats (the event store's unique
 //! `(aggregate, version)`), so the version a stream stands at says exactly which of its events
@@ -116,55 +116,101 @@ impl<'a> BatchRuns<'a> {
     }
 }
 
-/// Admits a whole batch in one round trip when each stream's run starts right after the version
-/// the stream stands at: moves each stream to the end of its run (holding its row lock until
-/// the transaction ends), and returns true. Returns false when any run is not simply next; the
-/// caller must then roll the transaction back and admit the events one by one ([`admit`]).
-pub(crate) async fn admit_all(
-    tx: &mut PgConnection,
-    consumer: &str,
-    batch: &BatchRuns<'_>,
-) -> Result<bool, sqlx::Error> {
-    let version = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    let (kinds, ids): (Vec<&str>, Vec<&str>) = batch.runs.iter().map(|(stream, _)| *stream).unzip();
-    let (firsts, lasts): (Vec<i64>, Vec<i64>) = batch
-        .runs
-        .iter()
-        .map(|(_, (first, last))| (version(*first), version(*last)))
-        .unzip();
-    let row = sqlx::query(
-        "WITH runs AS (
+/// The two common table expressions that admit a batch (see [`BatchAdmission`]): `inbox_runs`,
+/// the runs of `$2`–`$5` (aggregate types, ids, first and last versions), and `inbox_moved`, one
+/// row for each stream moved to the end of its run (for consumer `$1`). A statement that writes
+/// `WITH ` followed by them, then its own expressions with parameters from `$6` on, admits the
+/// batch as it runs: a data-modifying expression runs whether or not the statement reads it.
+/// Each stream moves only when its run starts right after the version it stands at.
+#[macro_export]
+macro_rules! admission_ctes {
+    () => {
+        "inbox_runs AS (
              SELECT * FROM unnest($2::text[], $3::text[], $4::int8[], $5::int8[])
                  AS r(kind, id, first, last)),
          -- An upsert, so each stream is found through the primary key whatever the plan.
-         moved AS (
+         inbox_moved AS (
              INSERT INTO inbox_stream_versions AS s (consumer, aggregate_type, aggregate_id,
                                                      version)
-             SELECT $1, kind, id, last FROM runs
+             SELECT $1, kind, id, last FROM inbox_runs
              -- A scalar subquery with LIMIT is looked up per run; an EXISTS was planned as
              -- one hashed read of every stream of the consumer.
              WHERE first = 1
                 OR (SELECT true FROM inbox_stream_versions v
-                    WHERE v.consumer = $1 AND v.aggregate_type = runs.kind
-                      AND v.aggregate_id = runs.id
+                    WHERE v.consumer = $1 AND v.aggregate_type = inbox_runs.kind
+                      AND v.aggregate_id = inbox_runs.id
                     LIMIT 1)
              ON CONFLICT (consumer, aggregate_type, aggregate_id) DO UPDATE
              SET version = EXCLUDED.version
-             WHERE s.version = (SELECT r.first - 1 FROM runs r
+             WHERE s.version = (SELECT r.first - 1 FROM inbox_runs r
                                 WHERE r.kind = EXCLUDED.aggregate_type
                                   AND r.id = EXCLUDED.aggregate_id)
-             RETURNING 1)
-         SELECT count(*) AS moved FROM moved",
-    )
-    .bind(consumer)
-    .bind(kinds)
-    .bind(ids)
-    .bind(firsts)
-    .bind(lasts)
-    .fetch_one(&mut *tx)
-    .await?;
-    let moved: i64 = row.try_get("moved")?;
-    Ok(usize::try_from(moved).ok() == Some(batch.runs.len()))
+             RETURNING 1)"
+    };
+}
+
+/// A batch to admit: each stream's run moves the stream to its end, in one statement, when every
+/// run starts right after the version its stream stands at (holding the streams' row locks until
+/// the transaction ends). When any run does not, nothing may be applied: the caller rolls the
+/// transaction back and admits the events one by one ([`admit`]).
+///
+/// [`BatchAdmission::run`] admits in a statement of its own. A handler that reads or writes
+/// in one statement for the whole batch anyway can carry the admission in it and save the
+/// round trip ([`crate::Handler::admit_and_prepare`]): it starts its statement with
+/// [`admission_ctes!`], binds [`BatchAdmission::bind`] first, and hands the count of
+/// `inbox_moved` rows to [`BatchAdmission::admitted`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchAdmission<'a> {
+    consumer: &'a str,
+    batch: &'a BatchRuns<'a>,
+}
+
+impl<'a> BatchAdmission<'a> {
+    pub(crate) fn new(consumer: &'a str, batch: &'a BatchRuns<'a>) -> Self {
+        Self { consumer, batch }
+    }
+
+    /// Binds the admission's parameters, `$1`–`$5`, onto `query`, whose own come after them.
+    pub fn bind<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        let version = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let runs = &self.batch.runs;
+        let kinds: Vec<&str> = runs.iter().map(|((kind, _), _)| *kind).collect();
+        let ids: Vec<&str> = runs.iter().map(|((_, id), _)| *id).collect();
+        let firsts: Vec<i64> = runs.iter().map(|(_, (first, _))| version(*first)).collect();
+        let lasts: Vec<i64> = runs.iter().map(|(_, (_, last))| version(*last)).collect();
+        query
+            .bind(self.consumer)
+            .bind(kinds)
+            .bind(ids)
+            .bind(firsts)
+            .bind(lasts)
+    }
+
+    /// Whether the batch was admitted, from the number of `inbox_moved` rows.
+    pub fn admitted(&self, moved: i64) -> bool {
+        usize::try_from(moved).ok() == Some(self.batch.runs.len())
+    }
+
+    /// Admits the batch in a statement of its own; whether it was admitted.
+    pub async fn run(&self, tx: &mut PgConnection) -> Result<bool, sqlx::Error> {
+        let query = sqlx::query(concat!(
+            "WITH ",
+            admission_ctes!(),
+            " SELECT count(*) AS moved FROM inbox_moved"
+        ));
+        let moved: i64 = self
+            .bind(query)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("moved")?;
+        Ok(self.admitted(moved))
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub use config::ConsumerConfig;
 pub use dead_letter::{DeadLetter, list_dead_letters};
 pub use error::ConsumerError;
 pub use handler::{Handler, HandlerError};
-pub use inbox::applied_count;
+pub use inbox::{BatchAdmission, applied_count};
 pub use memory::HandlerMemory;
 pub use pending_counts::PendingCounts;
 pub use run::{ConsumerStats, EventConsumer};

@@ -1,7 +1,7 @@
 //! The consume loop: pull, admit, handle, commit, ack — or park, or wait.
 
 use crate::dead_letter::{Parked, park};
-use crate::inbox::{Admission, BatchRuns, admit, admit_all};
+use crate::inbox::{Admission, BatchAdmission, BatchRuns, admit};
 use crate::report;
 use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -380,20 +380,25 @@ impl<H: Handler> EventConsumer<H> {
             return Ok(None);
         };
         let mut tx = self.pool.begin().await?;
-        if !admit_all(&mut tx, &self.config.name, &batch).await? {
-            tx.rollback().await?;
-            return Ok(None);
-        }
         let mut pending = H::Pending::default();
-        if let Err(error) = self
+        let admission = BatchAdmission::new(&self.config.name, &batch);
+        match self
             .handler
-            .prepare(&mut tx, &envelopes, &mut pending)
+            .admit_and_prepare(&mut tx, &envelopes, admission, &mut pending)
             .await
         {
-            debug!(consumer = %self.config.name, %error, "batch not prepared; one by one");
-            tx.rollback().await?;
-            self.handler.after_rollback();
-            return Ok(None);
+            Ok(true) => {}
+            Ok(false) => {
+                tx.rollback().await?;
+                self.handler.after_rollback();
+                return Ok(None);
+            }
+            Err(error) => {
+                debug!(consumer = %self.config.name, %error, "batch not prepared; one by one");
+                tx.rollback().await?;
+                self.handler.after_rollback();
+                return Ok(None);
+            }
         }
         for (index, (message, envelope)) in messages.iter().zip(envelopes).enumerate() {
             let handled = self

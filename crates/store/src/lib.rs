@@ -20,7 +20,9 @@ pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
 pub use error::StoreError;
 pub use event::{EventMetadata, NewEvent, Position, RecordedEvent, StreamId};
 pub use feed::{ChangeFeed, Changes};
-pub use pending_appends::PendingAppends;
+pub use pending_appends::{
+    PendingAppends, PgQuery, RIDER_FIRST_PARAMETER, Rider, shift_parameters,
+};
 pub use read::{COLUMNS as EVENT_COLUMNS, CommitMark, decode as decode_event};
 pub use since::{CommitSnapshot, CommittedSince};
 

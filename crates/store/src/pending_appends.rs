@@ -16,6 +16,102 @@ use uuid::Uuid;
 use crate::append::{append_in, classify};
 use crate::{EventMetadata, NewEvent, StoreError, StreamId};
 
+/// A query over PostgreSQL arguments, as [`sqlx::query`] makes it.
+pub type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The number of the first parameter a [`Rider`] binds: the appends' own come before it.
+pub const RIDER_FIRST_PARAMETER: usize = 18;
+
+/// The statement writing several streams' events, after its `WITH `: the expression `heads`
+/// (each stream's kind `$15`, id `$16` and expected version `$17`), then the insert of the
+/// events `$1`–`$14`, which writes nothing unless every stream is where it was expected, and
+/// returns a row for each event written.
+macro_rules! appends_sql {
+    () => {
+        "heads AS (
+             SELECT * FROM unnest($15::text[], $16::text[], $17::int8[]) AS h(kind, id, expected))
+         INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,
+                             event_type, schema_version, occurred_at, correlation_id,
+                             causation_id, actor, traceparent, tracestate, baggage, payload)
+         SELECT e.event_id, e.kind, e.id, e.version, e.event_type, e.schema_version,
+                e.occurred_at, e.correlation_id, e.causation_id, e.actor, e.traceparent,
+                e.tracestate, e.baggage, e.payload
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::uuid[], $5::text[],
+                     $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+                     $11::text[], $12::text[], $13::text[], $14::bytea[])
+              WITH ORDINALITY AS e(kind, id, version, event_id, event_type, schema_version,
+                                   occurred_at, correlation_id, causation_id, actor,
+                                   traceparent, tracestate, baggage, payload, n)
+         -- Uncorrelated with the rows: checked once, before any row is written.
+         WHERE NOT EXISTS (
+             SELECT 1 FROM heads h
+             WHERE coalesce((SELECT max(v.aggregate_version) FROM events v
+                             WHERE v.aggregate_type = h.kind AND v.aggregate_id = h.id),
+                            0) <> h.expected)
+         ORDER BY e.n
+         RETURNING 1"
+    };
+}
+
+/// Writes of a caller's own made in the statement that writes the held events
+/// ([`PendingAppends::write_with`]): a consumer that ends its transaction with its rows and
+/// its reactions then pays one round trip for both.
+pub struct Rider {
+    ctes: &'static str,
+    bind: Box<dyn for<'q> FnOnce(PgQuery<'q>) -> PgQuery<'q> + Send>,
+}
+
+impl Rider {
+    /// Writes made by `ctes`, one or more data-modifying common table expressions
+    /// (`name AS (...)`, comma-separated, none named `heads`) whose parameters are numbered
+    /// from [`RIDER_FIRST_PARAMETER`] on, and bound in that order by `bind` (with values it
+    /// owns). A data-modifying expression runs whether or not the statement reads it.
+    pub fn new(
+        ctes: &'static str,
+        bind: impl for<'q> FnOnce(PgQuery<'q>) -> PgQuery<'q> + Send + 'static,
+    ) -> Self {
+        Self {
+            ctes,
+            bind: Box::new(bind),
+        }
+    }
+}
+
+/// `sql` with every parameter `$n` numbered `$n + by`: a rider's expressions written for a
+/// statement of their own (from `$1`), renumbered to follow the appends' parameters
+/// (`by` = [`RIDER_FIRST_PARAMETER`] - 1). `sql` must hold no other `$` followed by a digit
+/// (no dollar-quoted strings or positional references of its own).
+pub fn shift_parameters(sql: &str, by: usize) -> String {
+    let mut shifted = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let (before, from) = rest.split_at(at);
+        shifted.push_str(before);
+        let digits = from[1..].len()
+            - from[1..]
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len();
+        match from[1..=digits].parse::<usize>() {
+            Ok(n) if digits > 0 => {
+                shifted.push('$');
+                shifted.push_str(&(n + by).to_string());
+            }
+            _ => shifted.push_str(&from[..=digits]),
+        }
+        rest = &from[1 + digits..];
+    }
+    shifted.push_str(rest);
+    shifted
+}
+
+impl std::fmt::Debug for Rider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rider")
+            .field("ctes", &self.ctes)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Appends to several streams, written together by [`PendingAppends::write_in`].
 #[derive(Debug, Default)]
 pub struct PendingAppends {
@@ -77,17 +173,49 @@ impl PendingAppends {
         Ok(())
     }
 
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty()
+    }
+
     /// Writes every held event on `executor`, in the order pushed, when each stream is at the
     /// version its first append expected; [`StoreError::Conflict`] (naming the first stream)
     /// when any is not, and then nothing is written.
     pub async fn write_in<'e>(self, executor: impl PgExecutor<'e>) -> Result<(), StoreError> {
-        let (first, _, _, _) = match self.appends.as_slice() {
-            [] => return Ok(()),
+        match self.appends.as_slice() {
+            [] => Ok(()),
             [(stream, expected, events, metadata)] => {
                 append_in(executor, stream, *expected, events, metadata, None).await?;
-                return Ok(());
+                Ok(())
             }
-            [first, ..] => first,
+            _ => self.write_together(executor, None).await,
+        }
+    }
+
+    /// [`PendingAppends::write_in`] in one statement with `rider`'s writes, one round trip
+    /// where there were two. When a stream moved, [`StoreError::Conflict`] is returned as
+    /// from `write_in`, but the rider's writes were made: the caller rolls its transaction
+    /// back. Holding nothing is [`StoreError::EmptyAppend`] (the rider's parameters need the
+    /// appends' before them): write the rider's rows on their own then.
+    pub async fn write_with<'e>(
+        self,
+        executor: impl PgExecutor<'e>,
+        rider: Rider,
+    ) -> Result<(), StoreError> {
+        if self.appends.is_empty() {
+            return Err(StoreError::EmptyAppend);
+        }
+        self.write_together(executor, Some(rider)).await
+    }
+
+    /// Writes every held event in one statement over arrays, with `rider`'s writes if any.
+    async fn write_together<'e>(
+        self,
+        executor: impl PgExecutor<'e>,
+        rider: Option<Rider>,
+    ) -> Result<(), StoreError> {
+        let Some((first, ..)) = self.appends.first() else {
+            return Ok(());
         };
         let heads = self.heads();
         let mut rows = Rows::default();
@@ -96,66 +224,19 @@ impl PendingAppends {
                 rows.push(stream, version, event, metadata);
             }
         }
-        let written: Vec<i32> = sqlx::query_scalar(
-            "WITH heads AS (
-                 SELECT * FROM unnest($15::text[], $16::text[], $17::int8[])
-                     AS h(kind, id, expected))
-             INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version,
-                                 event_type, schema_version, occurred_at, correlation_id,
-                                 causation_id, actor, traceparent, tracestate, baggage,
-                                 payload)
-             SELECT e.event_id, e.kind, e.id, e.version, e.event_type, e.schema_version,
-                    e.occurred_at, e.correlation_id, e.causation_id, e.actor, e.traceparent,
-                    e.tracestate, e.baggage, e.payload
-             FROM unnest($1::text[], $2::text[], $3::int8[], $4::uuid[], $5::text[],
-                         $6::int4[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
-                         $11::text[], $12::text[], $13::text[], $14::bytea[])
-                  WITH ORDINALITY AS e(kind, id, version, event_id, event_type, schema_version,
-                                       occurred_at, correlation_id, causation_id, actor,
-                                       traceparent, tracestate, baggage, payload, n)
-             -- Uncorrelated with the rows: checked once, before any row is written.
-             WHERE NOT EXISTS (
-                 SELECT 1 FROM heads h
-                 WHERE coalesce((SELECT max(v.aggregate_version) FROM events v
-                                 WHERE v.aggregate_type = h.kind AND v.aggregate_id = h.id),
-                                0) <> h.expected)
-             ORDER BY e.n
-             RETURNING 1",
-        )
-        .bind(&rows.kinds)
-        .bind(&rows.ids)
-        .bind(&rows.versions)
-        .bind(&rows.event_ids)
-        .bind(&rows.types)
-        .bind(&rows.schema_versions)
-        .bind(&rows.occurred_at)
-        .bind(&rows.correlation_ids)
-        .bind(&rows.causation_ids)
-        .bind(&rows.actors)
-        .bind(&rows.traceparents)
-        .bind(&rows.tracestates)
-        .bind(&rows.baggages)
-        .bind(&rows.payloads)
-        .bind(
-            heads
-                .iter()
-                .map(|(s, _)| s.aggregate_type.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            heads
-                .iter()
-                .map(|(s, _)| s.aggregate_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            heads
-                .iter()
-                .map(|(_, expected)| *expected)
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(executor)
-        .await
+        let written = match rider {
+            None => {
+                let query = sqlx::query(concat!("WITH ", appends_sql!()));
+                rows.bind(query, &heads).fetch_all(executor).await
+            }
+            Some(rider) => {
+                let sql = format!("WITH {}, {}", rider.ctes, appends_sql!());
+                let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                (rider.bind)(rows.bind(query, &heads))
+                    .fetch_all(executor)
+                    .await
+            }
+        }
         .map_err(|error| classify(error, first))?;
         if written.len() != rows.event_ids.len() {
             let streams: Vec<String> = heads.iter().map(|(s, _)| s.to_string()).collect();
@@ -187,6 +268,43 @@ impl PendingAppends {
 }
 
 impl<'a> Rows<'a> {
+    /// Binds the rows and the streams' `heads` as [`appends_sql!`] numbers them, `$1`–`$17`.
+    fn bind<'q>(&'q self, query: PgQuery<'q>, heads: &[(&'q StreamId, i64)]) -> PgQuery<'q> {
+        query
+            .bind(&self.kinds)
+            .bind(&self.ids)
+            .bind(&self.versions)
+            .bind(&self.event_ids)
+            .bind(&self.types)
+            .bind(&self.schema_versions)
+            .bind(&self.occurred_at)
+            .bind(&self.correlation_ids)
+            .bind(&self.causation_ids)
+            .bind(&self.actors)
+            .bind(&self.traceparents)
+            .bind(&self.tracestates)
+            .bind(&self.baggages)
+            .bind(&self.payloads)
+            .bind(
+                heads
+                    .iter()
+                    .map(|(s, _)| s.aggregate_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                heads
+                    .iter()
+                    .map(|(s, _)| s.aggregate_id.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                heads
+                    .iter()
+                    .map(|(_, expected)| *expected)
+                    .collect::<Vec<_>>(),
+            )
+    }
+
     fn push(
         &mut self,
         stream: &'a StreamId,
@@ -210,5 +328,23 @@ impl<'a> Rows<'a> {
         self.tracestates.push(meta.tracestate.as_deref());
         self.baggages.push(meta.baggage.as_deref());
         self.payloads.push(&event.payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shift_parameters;
+
+    #[test]
+    fn parameters_shift_and_nothing_else_does() {
+        assert_eq!(
+            shift_parameters(
+                "unnest($1::uuid[], $12::text[]) WHERE x = $2 AND y = '$'",
+                17
+            ),
+            "unnest($18::uuid[], $29::text[]) WHERE x = $19 AND y = '$'"
+        );
+        assert_eq!(shift_parameters("$", 3), "$");
+        assert_eq!(shift_parameters("no parameters", 3), "no parameters");
     }
 }

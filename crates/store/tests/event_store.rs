@@ -2,7 +2,7 @@
 
 use chain_store::{
     AppendOutcome, EventMetadata, EventStore, Idempotency, NewEvent, PendingAppends, Position,
-    StoreError, StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
+    Rider, StoreError, StreamId, advance_checkpoint, load_checkpoint, save_checkpoint,
 };
 use chain_testkit::{TestDatabase, wait_until};
 use chrono::Utc;
@@ -784,6 +784,79 @@ async fn pending_appends_write_nothing_when_any_stream_moved() {
         .push(&quiet, 2, &[event("Committed")], &metadata())
         .expect_err("a second append must start where the first ends");
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_rider_writes_in_the_appends_statement_and_a_conflict_still_reports() {
+    let db = TestDatabase::create().await;
+    let store = store(&db).await;
+    sqlx::query("CREATE TABLE rider_rows (id int PRIMARY KEY, label text NOT NULL)")
+        .execute(store.pool())
+        .await
+        .expect("the rider's table");
+    // The rider's parameters follow the appends' seventeen.
+    let rider = |ids: Vec<i32>, label: &'static str| {
+        Rider::new(
+            "rider AS (INSERT INTO rider_rows (id, label)
+                       SELECT id, $19 FROM unnest($18::int4[]) AS r(id))",
+            move |query| query.bind(ids).bind(label),
+        )
+    };
+    let (ticket, parent) = (
+        StreamId::new("ticket", "t1"),
+        StreamId::new("request", "p1"),
+    );
+    let mut pending = PendingAppends::default();
+    pending
+        .push(&ticket, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    pending
+        .push(
+            &parent,
+            0,
+            &[event("Opened"), event("Committed")],
+            &metadata(),
+        )
+        .expect("held");
+    let mut tx = store.pool().begin().await.expect("begin");
+    pending
+        .write_with(&mut *tx, rider(vec![1, 2], "first"))
+        .await
+        .expect("written with the rider");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.stream_version(&ticket).await.expect("version"), 1);
+    assert_eq!(store.stream_version(&parent).await.expect("version"), 2);
+    let rows: Vec<(i32, String)> = sqlx::query_as("SELECT id, label FROM rider_rows ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .expect("rider rows");
+    assert_eq!(rows, [(1, "first".to_owned()), (2, "first".to_owned())]);
+
+    // A stream moved: nothing appended, a conflict reported, and the rider's row written in
+    // the transaction the caller then rolls back.
+    let mut stale = PendingAppends::default();
+    stale
+        .push(&ticket, 0, &[event("Opened")], &metadata())
+        .expect("held");
+    let mut tx = store.pool().begin().await.expect("begin");
+    let err = stale
+        .write_with(&mut *tx, rider(vec![3], "stale"))
+        .await
+        .expect_err("the ticket moved");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
+    let in_tx: i64 = sqlx::query_scalar("SELECT count(*) FROM rider_rows WHERE id = 3")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(in_tx, 1, "the rider wrote; the caller must roll back");
+    tx.rollback().await.expect("rollback");
+    assert_eq!(store.stream_version(&ticket).await.expect("version"), 1);
+
+    let err = PendingAppends::default()
+        .write_with(store.pool(), rider(vec![4], "alone"))
+        .await
+        .expect_err("nothing held");
+    assert!(matches!(err, StoreError::EmptyAppend), "{err:?}");
 }
 
 #[tokio::test]

@@ -75,6 +75,20 @@ impl RequestMemory {
             .flatten()
     }
 
+    /// The children of `id` as remembered (none when it is not).
+    pub fn children(&self, id: RequestId) -> Vec<RequestId> {
+        self.0
+            .inspect(&id, |folded| {
+                folded
+                    .state
+                    .request
+                    .as_ref()
+                    .map(|request| request.children.keys().copied().collect())
+            })
+            .flatten()
+            .unwrap_or_default()
+    }
+
     /// Remembers `folded` for `id`, unless what is remembered is further on.
     pub fn remember(&self, id: RequestId, folded: Folded) {
         let version = folded.state.version;

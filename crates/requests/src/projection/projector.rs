@@ -15,7 +15,7 @@
 //! children its rows' time ledgers need are read once for the batch, and the rows of the whole
 //! batch go in one statement.
 
-use chain_consumer::{ConsumerConfig, Handler, HandlerError};
+use chain_consumer::{BatchAdmission, ConsumerConfig, Handler, HandlerError};
 use chain_domain::deadline::next_deadline;
 use chain_domain::ids::RequestId;
 use chain_domain::ledger::ledger;
@@ -108,13 +108,29 @@ impl RequestsProjector {
     /// The rows of `pending`, each with its time ledger over its children as they stand now
     /// (read in one round trip for them all).
     async fn rows(&self, pending: &PendingRequests) -> Result<Vec<RequestRow>, StoreError> {
-        let children = pending
+        let wanted: BTreeSet<RequestId> = pending
             .requests
             .values()
             .filter_map(|folded| folded.state.request.as_ref())
-            .flat_map(|request| request.children.keys().copied());
-        let children = match self.memory.refresh(&self.store, children).await {
-            Ok(children) => children,
+            .flat_map(|request| request.children.keys().copied())
+            .collect();
+        // Read ahead (and folded on since, where the batch brought their events), unless
+        // memory has started afresh meanwhile.
+        let remembered: BTreeMap<RequestId, Folded> = wanted
+            .intersection(&pending.fresh)
+            .map(|id| (*id, self.memory.get(*id)))
+            .filter(|(_, folded)| folded.state.version > 0)
+            .collect();
+        let stale = wanted.iter().filter(|id| !remembered.contains_key(id));
+        let read = match stale.clone().next() {
+            None => Ok(BTreeMap::new()),
+            Some(_) => self.memory.refresh(&self.store, stale.copied()).await,
+        };
+        let children = match read {
+            Ok(mut children) => {
+                children.extend(remembered);
+                children
+            }
             Err(LoadError::Store(error)) => return Err(error),
             Err(LoadError::Codec { stream, source }) => {
                 // Corrupt history below: the rows are still written (a read model must not
@@ -143,6 +159,41 @@ impl RequestsProjector {
             ))
         });
         Ok(rows.collect())
+    }
+
+    /// The parents and children [`Handler::prepare`] reads, into `pending`.
+    async fn read_ahead(
+        &self,
+        events: &[&EventEnvelope],
+        pending: &mut PendingRequests,
+    ) -> Result<(), HandlerError> {
+        let requests: BTreeSet<RequestId> = events
+            .iter()
+            .filter(|envelope| envelope.aggregate_type == REQUEST)
+            .filter_map(|envelope| envelope.aggregate_id.parse().ok())
+            .collect();
+        let parents: BTreeSet<RequestId> = requests
+            .iter()
+            .filter_map(|id| self.memory.parent_request(*id))
+            .collect();
+        let children: BTreeSet<RequestId> = requests
+            .iter()
+            .flat_map(|id| self.memory.children(*id))
+            .collect();
+        if parents.is_empty() && children.is_empty() {
+            return Ok(());
+        }
+        let mut read = self
+            .memory
+            .refresh(&self.store, parents.union(&children).copied())
+            .await
+            .map_err(load_error)?;
+        pending.parents = parents
+            .iter()
+            .filter_map(|id| read.remove_entry(id))
+            .collect();
+        pending.fresh = children;
+        Ok(())
     }
 
     async fn request(
@@ -210,34 +261,42 @@ pub struct PendingRequests {
     parents: BTreeMap<RequestId, Folded>,
     /// The parents' reactions, appended at the end.
     appends: PendingAppends,
+    /// The children of the transaction's requests, as memory knew them when the events were
+    /// prepared, brought up to date then: their rows' ledgers read them from memory instead
+    /// of from the store a second time.
+    fresh: BTreeSet<RequestId>,
 }
 
 impl Handler for RequestsProjector {
     type Pending = PendingRequests;
 
-    /// Reads, in one round trip, the parents of the requests the events are about, as far as
-    /// memory knows them: most request events tell their parent, which would otherwise be
-    /// read once for each.
+    /// Reads, in one round trip, the parents of the requests the events are about and their
+    /// children, as far as memory knows them: most request events tell their parent, which
+    /// would otherwise be read once for each, and every request row's ledger needs its
+    /// children.
     async fn prepare(
         &self,
         _tx: &mut PgConnection,
         events: &[&EventEnvelope],
         pending: &mut PendingRequests,
     ) -> Result<(), HandlerError> {
-        let parents: BTreeSet<RequestId> = events
-            .iter()
-            .filter(|envelope| envelope.aggregate_type == REQUEST)
-            .filter_map(|envelope| envelope.aggregate_id.parse().ok())
-            .filter_map(|id| self.memory.parent_request(id))
-            .collect();
-        if !parents.is_empty() {
-            pending.parents = self
-                .memory
-                .refresh(&self.store, parents)
-                .await
-                .map_err(load_error)?;
-        }
-        Ok(())
+        self.read_ahead(events, pending).await
+    }
+
+    /// [`Handler::prepare`] beside the batch's admission: the reads go through the store's
+    /// own connections while the admission runs on the transaction's, the two round trips at
+    /// once (at 2,000 request events a second each statement waited about 1.7 ms for a loaded
+    /// machine's turn).
+    async fn admit_and_prepare(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        admission: BatchAdmission<'_>,
+        pending: &mut PendingRequests,
+    ) -> Result<bool, HandlerError> {
+        let (admitted, read) = tokio::join!(admission.run(tx), self.read_ahead(events, pending));
+        read?;
+        Ok(admitted?)
     }
 
     async fn handle(
@@ -275,12 +334,18 @@ impl Handler for RequestsProjector {
             .rows(&pending)
             .await
             .map_err(|error| HandlerError::Transient(error.to_string()))?;
-        tables::write_requests(tx, &rows).await?;
-        pending
-            .appends
-            .write_in(&mut *tx)
-            .await
-            .map_err(propagation::conflict)
+        if pending.appends.is_empty() {
+            return Ok(tables::write_requests(tx, rows).await?);
+        }
+        // The rows ride on the reactions' statement: one round trip for both.
+        match tables::requests_rider(rows) {
+            Ok(rider) => pending.appends.write_with(&mut *tx, rider).await,
+            Err(rows) => {
+                tables::write_requests(tx, rows).await?;
+                pending.appends.write_in(&mut *tx).await
+            }
+        }
+        .map_err(propagation::conflict)
     }
 
     fn after_commit(&self) {

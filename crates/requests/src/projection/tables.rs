@@ -166,23 +166,13 @@ impl RequestRow {
     }
 }
 
-/// Writes request rows (at most one per request) and schedules, moves or removes their
-/// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
-/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep. A row older
-/// than the one stored is left alone.
-pub(crate) async fn write_requests(
-    conn: &mut PgConnection,
-    rows: &[RequestRow],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&RequestRow) -> Uuid| rows.iter().map(f).collect::<Vec<_>>();
-    let optional = |f: fn(&RequestRow) -> Option<Uuid>| rows.iter().map(f).collect::<Vec<_>>();
-    let times =
-        |f: fn(&RequestRow) -> Option<DateTime<Utc>>| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "WITH r AS (
+/// The expressions writing request rows and their deadlines from the seventeen columns of
+/// `$1`–`$17` (see [`RequestColumns`]): `written`, the rows (a row never goes back to an older
+/// version), `scheduled`, each deadline new or moved (returning when it is due), and
+/// `removed`, the deadlines of rows that have none.
+macro_rules! request_rows_ctes {
+    () => {
+        "r AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[],
                                   $6::uuid[], $7::uuid[], $8::text[], $9::timestamptz[],
                                   $10::timestamptz[], $11::bool[], $12::text[],
@@ -216,43 +206,147 @@ pub(crate) async fn write_requests(
          -- Through the key whatever the plan (joined, a cached plan scanned the table).
          removed AS (
              DELETE FROM deadlines
-             WHERE request_id = ANY (ARRAY(SELECT request_id FROM r WHERE deadline_at IS NULL)))
+             WHERE request_id = ANY (ARRAY(SELECT request_id FROM r WHERE deadline_at IS NULL)))"
+    };
+}
+
+/// Writes request rows (at most one per request) and schedules, moves or removes their
+/// deadlines, in one statement; a deadline new or moved to within [`DEADLINE_NOTICE`] sends
+/// `NOTIFY chain_deadlines` at commit, so a deadline watch re-plans its sleep. A row older
+/// than the one stored is left alone.
+pub(crate) async fn write_requests(
+    conn: &mut PgConnection,
+    rows: Vec<RequestRow>,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let query = sqlx::query(concat!(
+        "WITH ",
+        request_rows_ctes!(),
+        "
          SELECT pg_notify('chain_deadlines', '')
          WHERE EXISTS (SELECT 1 FROM scheduled WHERE due_at < $18)",
-    )
-    .bind(column(|r| r.request_id))
-    .bind(column(|r| r.case_id))
-    .bind(optional(|r| r.root_ticket_id))
-    .bind(optional(|r| r.parent_request_id))
-    .bind(optional(|r| r.parent_ticket_id))
-    .bind(column(|r| r.consumer_team_id))
-    .bind(column(|r| r.provider_team_id))
-    .bind(rows.iter().map(|r| r.state).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.due_at).collect::<Vec<_>>())
-    .bind(times(|r| r.projected_completion))
-    .bind(rows.iter().map(|r| r.at_risk).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.cause_path.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.opened_at).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.version).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.view.as_slice()).collect::<Vec<_>>())
-    .bind(times(|r| r.deadline.map(|(at, _)| at)))
-    .bind(
-        rows.iter()
-            .map(|r| r.deadline.map(|(_, kind)| deadline_kind(kind)))
-            .collect::<Vec<_>>(),
-    )
-    // Deadlines due before this need a deadline watch woken; see [`DEADLINE_NOTICE`].
-    .bind(chain_rpc::clock::now() + DEADLINE_NOTICE)
-    .execute(&mut *conn)
-    .await?;
+    ));
+    RequestColumns::of(rows)
+        .bind(query)
+        // Deadlines due before this need a deadline watch woken; see [`DEADLINE_NOTICE`].
+        .bind(chain_rpc::clock::now() + DEADLINE_NOTICE)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// The stored name of a deadline kind.
+/// [`write_requests`] riding on the statement that appends the parents' reactions
+/// ([`chain_store::PendingAppends::write_with`]); the rows back when there are none, or when
+/// a row's deadline falls within [`DEADLINE_NOTICE`], which only [`write_requests`] can wake a
+/// deadline watch for (seldom: deadlines are days ahead as a rule).
+pub(crate) fn requests_rider(rows: Vec<RequestRow>) -> Result<chain_store::Rider, Vec<RequestRow>> {
+    let notice = chain_rpc::clock::now() + DEADLINE_NOTICE;
+    if rows.is_empty()
+        || rows
+            .iter()
+            .any(|row| row.deadline.is_some_and(|(at, _)| at < notice))
+    {
+        return Err(rows);
+    }
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        chain_store::shift_parameters(request_rows_ctes!(), chain_store::RIDER_FIRST_PARAMETER - 1)
+    });
+    let columns = RequestColumns::of(rows);
+    Ok(chain_store::Rider::new(SQL.as_str(), move |query| {
+        columns.bind(query)
+    }))
+}
+
+/// The columns of request rows, as [`request_rows_ctes!`] numbers them.
+struct RequestColumns {
+    request_ids: Vec<Uuid>,
+    case_ids: Vec<Uuid>,
+    root_ticket_ids: Vec<Option<Uuid>>,
+    parent_request_ids: Vec<Option<Uuid>>,
+    parent_ticket_ids: Vec<Option<Uuid>>,
+    consumer_team_ids: Vec<Uuid>,
+    provider_team_ids: Vec<Uuid>,
+    states: Vec<&'static str>,
+    due_at: Vec<DateTime<Utc>>,
+    projected_completions: Vec<Option<DateTime<Utc>>>,
+    at_risk: Vec<bool>,
+    cause_paths: Vec<String>,
+    opened_at: Vec<DateTime<Utc>>,
+    versions: Vec<i64>,
+    views: Vec<Vec<u8>>,
+    deadline_at: Vec<Option<DateTime<Utc>>>,
+    deadline_kinds: Vec<Option<&'static str>>,
+}
+
+impl RequestColumns {
+    fn of(rows: Vec<RequestRow>) -> Self {
+        let mut columns = Self {
+            request_ids: Vec::with_capacity(rows.len()),
+            case_ids: Vec::with_capacity(rows.len()),
+            root_ticket_ids: Vec::with_capacity(rows.len()),
+            parent_request_ids: Vec::with_capacity(rows.len()),
+            parent_ticket_ids: Vec::with_capacity(rows.len()),
+            consumer_team_ids: Vec::with_capacity(rows.len()),
+            provider_team_ids: Vec::with_capacity(rows.len()),
+            states: Vec::with_capacity(rows.len()),
+            due_at: Vec::with_capacity(rows.len()),
+            projected_completions: Vec::with_capacity(rows.len()),
+            at_risk: Vec::with_capacity(rows.len()),
+            cause_paths: Vec::with_capacity(rows.len()),
+            opened_at: Vec::with_capacity(rows.len()),
+            versions: Vec::with_capacity(rows.len()),
+            views: Vec::with_capacity(rows.len()),
+            deadline_at: Vec::with_capacity(rows.len()),
+            deadline_kinds: Vec::with_capacity(rows.len()),
+        };
+        for row in rows {
+            columns.request_ids.push(row.request_id);
+            columns.case_ids.push(row.case_id);
+            columns.root_ticket_ids.push(row.root_ticket_id);
+            columns.parent_request_ids.push(row.parent_request_id);
+            columns.parent_ticket_ids.push(row.parent_ticket_id);
+            columns.consumer_team_ids.push(row.consumer_team_id);
+            columns.provider_team_ids.push(row.provider_team_id);
+            columns.states.push(row.state);
+            columns.due_at.push(row.due_at);
+            columns.projected_completions.push(row.projected_completion);
+            columns.at_risk.push(row.at_risk);
+            columns.cause_paths.push(row.cause_path);
+            columns.opened_at.push(row.opened_at);
+            columns.versions.push(row.version);
+            columns.views.push(row.view);
+            columns.deadline_at.push(row.deadline.map(|(at, _)| at));
+            columns
+                .deadline_kinds
+                .push(row.deadline.map(|(_, kind)| deadline_kind(kind)));
+        }
+        columns
+    }
+
+    fn bind(self, query: chain_store::PgQuery<'_>) -> chain_store::PgQuery<'_> {
+        query
+            .bind(self.request_ids)
+            .bind(self.case_ids)
+            .bind(self.root_ticket_ids)
+            .bind(self.parent_request_ids)
+            .bind(self.parent_ticket_ids)
+            .bind(self.consumer_team_ids)
+            .bind(self.provider_team_ids)
+            .bind(self.states)
+            .bind(self.due_at)
+            .bind(self.projected_completions)
+            .bind(self.at_risk)
+            .bind(self.cause_paths)
+            .bind(self.opened_at)
+            .bind(self.versions)
+            .bind(self.views)
+            .bind(self.deadline_at)
+            .bind(self.deadline_kinds)
+    }
+}
+
 pub(crate) fn deadline_kind(kind: DeadlineKind) -> &'static str {
     match kind {
         DeadlineKind::Breach => "breach",

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use chain_consumer::BatchAdmission;
 use chain_domain::customer::CustomerStanding;
 use chain_domain::ids::{CustomerId, RequestId, TicketId};
 use chain_domain::request::{Parent, RequestStatus};
@@ -87,17 +88,73 @@ type MemberRow = (Uuid, Uuid, i64, Option<i64>, Option<Uuid>);
 
 /// Where the stream of the ticket in column `$ticket` stands (`ticket.version`,
 /// `ticket.event_id`; both null before its first event), for the statements keeping events;
-/// `$8` is the ticket aggregate type.
+/// parameter `$kind` is the ticket aggregate type.
 macro_rules! ticket_mark {
-    ($ticket:literal) => {
+    ($ticket:literal, $kind:literal) => {
         concat!(
             "LEFT JOIN LATERAL (SELECT aggregate_version AS version, event_id FROM events
-                            WHERE aggregate_type = $8
-                              AND aggregate_id = ",
+                            WHERE aggregate_type = ",
+            $kind,
+            " AND aggregate_id = ",
             $ticket,
             "::text
                             ORDER BY aggregate_version DESC LIMIT 1) ticket ON true"
         )
+    };
+}
+
+/// Keeps the events whose columns are the seven parameters given (request ids, versions, event
+/// ids, types, schema versions, times, payloads) of the requests the chain view follows (the others are none of its
+/// business), as the data-modifying expression `kept`, and names the cases they belong to
+/// (`cases`). The statements reading the cases see the database as the statement began, which
+/// holds every request of the cases (a request opened by one of these events was inserted by
+/// an earlier statement of the transaction).
+macro_rules! keep_events_ctes {
+    ($ids:literal, $versions:literal, $event_ids:literal, $types:literal, $schemas:literal,
+     $occurred:literal, $payloads:literal) => {
+        concat!(
+            "kept AS (
+                 INSERT INTO chain_request_events (request_id, version, event_id, event_type,
+                     schema_version, occurred_at, payload)
+                 SELECT e.* FROM unnest(",
+            $ids,
+            "::uuid[], ",
+            $versions,
+            "::bigint[], ",
+            $event_ids,
+            "::uuid[], ",
+            $types,
+            "::text[], ",
+            $schemas,
+            "::integer[], ",
+            $occurred,
+            "::timestamptz[], ",
+            $payloads,
+            "::bytea[])
+                      AS e(request_id, version, event_id, event_type, schema_version,
+                           occurred_at, payload)
+                 WHERE EXISTS (SELECT 1 FROM chain_requests c
+                               WHERE c.request_id = e.request_id)
+                 ON CONFLICT (request_id, version) DO NOTHING),
+             -- The followed requests are found by their key (`= ANY`), not by a join with the
+             -- arrays, which the planner, expecting a hundred rows, would make a read of the
+             -- whole table.
+             cases AS (
+                 SELECT DISTINCT ticket_id FROM chain_requests
+                 WHERE request_id = ANY(",
+            $ids,
+            "::uuid[]))"
+        )
+    };
+}
+
+/// The members of every case in `cases`, each through its ticket's index: as a plain join the
+/// planner, with no statistics, hashes a read of the whole table (2.5 ms at 2,000 requests);
+/// OFFSET 0 keeps the subquery from being flattened into that join.
+macro_rules! case_members {
+    () => {
+        "CROSS JOIN LATERAL (SELECT m.request_id, m.version FROM chain_requests m
+                             WHERE m.ticket_id = cases.ticket_id OFFSET 0) member"
     };
 }
 
@@ -123,57 +180,158 @@ async fn keep_all(
     conn: &mut PgConnection,
     events: &[Kept<'_>],
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
-    let requests: Vec<Uuid> = events.iter().map(|e| e.request.as_uuid()).collect();
-    let versions: Vec<i64> = events.iter().map(|e| db_version(e.version)).collect();
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.stored.event_type).collect();
-    let schemas: Vec<i32> = events
-        .iter()
-        .map(|e| i32::try_from(e.stored.schema_version).unwrap_or(i32::MAX))
-        .collect();
-    let occurred: Vec<DateTime<Utc>> = events.iter().map(|e| e.stored.occurred_at).collect();
-    let payloads: Vec<&[u8]> = events.iter().map(|e| e.stored.payload).collect();
-    // A data-modifying WITH runs once whether or not the SELECT reads it; the SELECT sees the
-    // database as the statement began, which holds every request of the cases (a request
-    // opened by one of these events was inserted by an earlier statement of the transaction).
-    // The followed requests are found by their key (`= ANY`), not by a join with the arrays,
-    // which the planner, expecting a hundred rows, would make a read of the whole table.
-    sqlx::query_as(concat!(
-        "WITH kept AS (
-             INSERT INTO chain_request_events (request_id, version, event_id, event_type,
-                 schema_version, occurred_at, payload)
-             SELECT e.* FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[],
-                                    $5::integer[], $6::timestamptz[], $7::bytea[])
-                  AS e(request_id, version, event_id, event_type, schema_version,
-                       occurred_at, payload)
-             WHERE EXISTS (SELECT 1 FROM chain_requests c WHERE c.request_id = e.request_id)
-             ON CONFLICT (request_id, version) DO NOTHING),
-         cases AS (
-             SELECT DISTINCT ticket_id FROM chain_requests WHERE request_id = ANY($1::uuid[]))
+    // A data-modifying WITH runs once whether or not the SELECT reads it.
+    let query = sqlx::query_as(concat!(
+        "WITH ",
+        keep_events_ctes!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
+        "
          SELECT cases.ticket_id, member.request_id, member.version, ticket.version,
                 ticket.event_id
          FROM cases
          -- Once for each ticket, not once per member of its case.
          ",
-        ticket_mark!("cases.ticket_id"),
+        ticket_mark!("cases.ticket_id", "$8"),
+        " ",
+        case_members!(),
+        " ORDER BY cases.ticket_id",
+    ));
+    KeptColumns::of(events)
+        .bind(query)
+        .bind(crate::streams::TICKET)
+        .fetch_all(conn)
+        .await
+}
+
+/// The columns of [`Kept`] events, bound in the order [`keep_events_ctes!`] names them.
+struct KeptColumns<'a> {
+    requests: Vec<Uuid>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schemas: Vec<i32>,
+    occurred: Vec<DateTime<Utc>>,
+    payloads: Vec<&'a [u8]>,
+}
+
+impl<'a> KeptColumns<'a> {
+    fn of(events: &[Kept<'a>]) -> Self {
+        Self {
+            requests: events.iter().map(|e| e.request.as_uuid()).collect(),
+            versions: events.iter().map(|e| db_version(e.version)).collect(),
+            ids: events.iter().map(|e| e.event_id).collect(),
+            types: events.iter().map(|e| e.stored.event_type).collect(),
+            schemas: events
+                .iter()
+                .map(|e| i32::try_from(e.stored.schema_version).unwrap_or(i32::MAX))
+                .collect(),
+            occurred: events.iter().map(|e| e.stored.occurred_at).collect(),
+            payloads: events.iter().map(|e| e.stored.payload).collect(),
+        }
+    }
+
+    fn bind<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.requests)
+            .bind(self.versions)
+            .bind(self.ids)
+            .bind(self.types)
+            .bind(self.schemas)
+            .bind(self.occurred)
+            .bind(self.payloads)
+    }
+}
+
+/// What [`admit_and_keep`] reads: the cases of the events kept, and the standing of each
+/// case's customer the read model names.
+#[derive(Debug, Default)]
+pub(crate) struct KeptCases {
+    /// The cases, in ticket order.
+    pub cases: Vec<CaseVersions>,
+    /// The customers' standings now.
+    pub standings: Vec<(CustomerId, CustomerStanding)>,
+}
+
+/// [`keep_events`] carrying the consumer's admission of the batch, and reading the standings
+/// of the cases' customers too, in one round trip where there were three; `None` when the
+/// batch was not admitted (the caller rolls back). A customer the read model does not list
+/// yet (its ticket just opened) is read when its ticket reacts.
+pub(crate) async fn admit_and_keep(
+    conn: &mut PgConnection,
+    admission: BatchAdmission<'_>,
+    events: &[Kept<'_>],
+) -> Result<Option<KeptCases>, sqlx::Error> {
+    // One row when no event is of a followed request, so the admission is always read.
+    let query = sqlx::query(concat!(
+        "WITH ",
+        chain_consumer::admission_ctes!(),
+        ", ",
+        keep_events_ctes!("$6", "$7", "$8", "$9", "$10", "$11", "$12"),
         "
-         -- Each case's members through the ticket's index: as a plain join the planner,
-         -- with no statistics, hashes a read of the whole table (2.5 ms at 2,000 requests);
-         -- OFFSET 0 keeps the subquery from being flattened into that join.
-         CROSS JOIN LATERAL (SELECT m.request_id, m.version FROM chain_requests m
-                             WHERE m.ticket_id = cases.ticket_id OFFSET 0) member
-         ORDER BY cases.ticket_id",
-    ))
-    .bind(&requests)
-    .bind(&versions)
-    .bind(&ids)
-    .bind(&types)
-    .bind(&schemas)
-    .bind(&occurred)
-    .bind(&payloads)
-    .bind(crate::streams::TICKET)
-    .fetch_all(conn)
-    .await
+         SELECT admitted.moved, members.*
+         FROM (SELECT count(*) AS moved FROM inbox_moved) admitted
+         LEFT JOIN LATERAL (
+             SELECT cases.ticket_id, member.request_id, member.version AS request_version,
+                    ticket.version AS ticket_version, ticket.event_id AS ticket_event_id,
+                    c.customer_id, c.value_minor, c.currency, c.tier, c.version,
+                    c.registered_at
+             FROM cases
+             ",
+        ticket_mark!("cases.ticket_id", "$13"),
+        " ",
+        case_members!(),
+        "
+             LEFT JOIN tickets t ON t.ticket_id = cases.ticket_id
+             LEFT JOIN customer_values c ON c.customer_id = t.customer_id) members ON true
+         ORDER BY members.ticket_id",
+    ));
+    let columns = KeptColumns::of(events);
+    let rows = admission
+        .bind(query)
+        .bind(columns.requests)
+        .bind(columns.versions)
+        .bind(columns.ids)
+        .bind(columns.types)
+        .bind(columns.schemas)
+        .bind(columns.occurred)
+        .bind(columns.payloads)
+        .bind(crate::streams::TICKET)
+        .fetch_all(conn)
+        .await?;
+    let moved: i64 = match rows.first() {
+        Some(row) => row.try_get("moved")?,
+        None => 0,
+    };
+    if !admission.admitted(moved) {
+        return Ok(None);
+    }
+    let mut members = Vec::with_capacity(rows.len());
+    let mut standings = BTreeMap::new();
+    for row in &rows {
+        let Some(ticket) = row.try_get::<Option<Uuid>, _>("ticket_id")? else {
+            continue;
+        };
+        members.push((
+            ticket,
+            row.try_get("request_id")?,
+            row.try_get("request_version")?,
+            row.try_get("ticket_version")?,
+            row.try_get("ticket_event_id")?,
+        ));
+        if row.try_get::<Option<Uuid>, _>("customer_id")?.is_some() {
+            let customer = tiers::decode(row)?;
+            standings.insert(customer.customer_id, customer.standing());
+        }
+    }
+    Ok(Some(KeptCases {
+        cases: cases_of(members),
+        standings: standings.into_iter().collect(),
+    }))
 }
 
 /// [`keep_events`] for one event.
@@ -192,7 +350,7 @@ async fn keep_one(
                 ticket.event_id
          FROM chain_requests this
          ",
-        ticket_mark!("this.ticket_id"),
+        ticket_mark!("this.ticket_id", "$8"),
         "
          JOIN chain_requests member ON member.ticket_id = this.ticket_id
          WHERE this.request_id = $1",
@@ -295,18 +453,80 @@ impl CaseRows {
     }
 }
 
-/// The start of the statements writing cases (before their `WHERE`): the request rows of
-/// `$1`–`$7` (id, version, status, expected by, projected completion, at risk, on the critical
-/// path), each over the row of the same id.
+/// The start of the expression `requests` writing cases' request rows (before its `WHERE`):
+/// the rows of the seven parameters given (id, version, status, expected by, projected
+/// completion, at risk, on the critical path), each over the row of the same id.
 macro_rules! update_case_requests {
-    () => {
-        "WITH requests AS (
+    ($ids:literal, $versions:literal, $statuses:literal, $expected:literal,
+     $projected:literal, $at_risk:literal, $critical:literal) => {
+        concat!(
+            "requests AS (
              UPDATE chain_requests r SET version = u.version, status = u.status,
                  expected_by = u.expected_by, projected_completion = u.projected,
                  at_risk = u.at_risk, on_critical_path = u.critical
-             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::timestamptz[],
-                         $5::timestamptz[], $6::boolean[], $7::boolean[])
+             FROM unnest(",
+            $ids,
+            "::uuid[], ",
+            $versions,
+            "::bigint[], ",
+            $statuses,
+            "::text[], ",
+            $expected,
+            "::timestamptz[], ",
+            $projected,
+            "::timestamptz[], ",
+            $at_risk,
+            "::boolean[], ",
+            $critical,
+            "::boolean[])
                   AS u(request_id, version, status, expected_by, projected, at_risk, critical)"
+        )
+    };
+}
+
+/// The several cases' `WHERE` of [`update_case_requests!`], over the ids in `$ids`: by key
+/// (`= ANY`), as joined on the arrays alone the planner expects a hundred rows and reads the
+/// whole table.
+macro_rules! several_cases {
+    ($ids:literal) => {
+        concat!(
+            "
+             WHERE r.request_id = ANY(",
+            $ids,
+            "::uuid[]) AND r.request_id = u.request_id
+               AND ",
+            request_changed!(),
+            ")"
+        )
+    };
+}
+
+/// The insert of several tickets' rows, the seven parameters given (ticket, projected
+/// completion, earliest feasible, critical request, its provider and consumer, when).
+macro_rules! insert_ticket_chains {
+    ($tickets:literal, $completions:literal, $feasible:literal, $requests:literal,
+     $providers:literal, $consumers:literal, $now:literal) => {
+        concat!(
+            "INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
+                 critical_request_id, critical_provider_team_id, critical_consumer_team_id,
+                 updated_at)
+             SELECT * FROM unnest(",
+            $tickets,
+            "::uuid[], ",
+            $completions,
+            "::timestamptz[], ",
+            $feasible,
+            "::timestamptz[], ",
+            $requests,
+            "::uuid[], ",
+            $providers,
+            "::uuid[], ",
+            $consumers,
+            "::uuid[], ",
+            $now,
+            "::timestamptz[])",
+            upsert_ticket_chain!()
+        )
     };
 }
 
@@ -357,54 +577,91 @@ pub(crate) async fn save_cases(
         [case] => return save_case(conn, case).await,
         several => several,
     };
-    let ids = of_requests(cases, |c| &c.ids);
-    let versions = of_requests(cases, |c| &c.versions);
-    let statuses = of_requests(cases, |c| &c.statuses);
-    let expected = of_requests(cases, |c| &c.expected);
-    let projected = of_requests(cases, |c| &c.projected);
-    let at_risk = of_requests(cases, |c| &c.at_risk);
-    let critical = of_requests(cases, |c| &c.critical);
-    let tickets = of_tickets(cases, |c| c.ticket);
-    let completions = of_tickets(cases, |c| c.projected_completion);
-    let feasible = of_tickets(cases, |c| c.earliest_feasible);
-    let bound_requests = of_tickets(cases, |c| c.bound_by.map(|l| l.request_id.as_uuid()));
-    let bound_providers = of_tickets(cases, |c| c.bound_by.map(|l| l.provider.as_uuid()));
-    let bound_consumers = of_tickets(cases, |c| c.bound_by.map(|l| l.consumer.as_uuid()));
-    let now = of_tickets(cases, |c| c.now);
     // One statement for both tables: a data-modifying WITH runs whether or not it is read.
-    sqlx::query(concat!(
-        update_case_requests!(),
-        "
-             -- By key (`= ANY`): joined on the arrays alone the planner expects a hundred
-             -- rows and reads the whole table.
-             WHERE r.request_id = ANY($1::uuid[]) AND r.request_id = u.request_id
-               AND ",
-        request_changed!(),
-        ")
-         INSERT INTO ticket_chains (ticket_id, projected_completion, earliest_feasible,
-             critical_request_id, critical_provider_team_id, critical_consumer_team_id,
-             updated_at)
-         SELECT * FROM unnest($8::uuid[], $9::timestamptz[], $10::timestamptz[], $11::uuid[],
-                              $12::uuid[], $13::uuid[], $14::timestamptz[])",
-        upsert_ticket_chain!(),
-    ))
-    .bind(&ids)
-    .bind(&versions)
-    .bind(&statuses)
-    .bind(&expected)
-    .bind(&projected)
-    .bind(&at_risk)
-    .bind(&critical)
-    .bind(&tickets)
-    .bind(&completions)
-    .bind(&feasible)
-    .bind(&bound_requests)
-    .bind(&bound_providers)
-    .bind(&bound_consumers)
-    .bind(&now)
-    .execute(conn)
-    .await?;
+    let query = sqlx::query(concat!(
+        "WITH ",
+        update_case_requests!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
+        several_cases!("$1"),
+        " ",
+        insert_ticket_chains!("$8", "$9", "$10", "$11", "$12", "$13", "$14"),
+    ));
+    SavedColumns::of(cases).bind(query).execute(conn).await?;
     Ok(())
+}
+
+/// [`save_cases`] riding on the statement that appends the tickets' reactions
+/// ([`chain_store::PendingAppends::write_with`]).
+pub(crate) fn cases_rider(cases: &[&CaseRows]) -> chain_store::Rider {
+    // The appends' parameters come first: these are numbered from RIDER_FIRST_PARAMETER (18).
+    const _: () = assert!(chain_store::RIDER_FIRST_PARAMETER == 18);
+    let columns = SavedColumns::of(cases);
+    chain_store::Rider::new(
+        concat!(
+            update_case_requests!("$18", "$19", "$20", "$21", "$22", "$23", "$24"),
+            several_cases!("$18"),
+            ", chains AS (",
+            insert_ticket_chains!("$25", "$26", "$27", "$28", "$29", "$30", "$31"),
+            ")"
+        ),
+        move |query| columns.bind(query),
+    )
+}
+
+/// The columns [`save_cases`] writes, in the order it binds them.
+struct SavedColumns {
+    ids: Vec<Uuid>,
+    versions: Vec<i64>,
+    statuses: Vec<&'static str>,
+    expected: Vec<DateTime<Utc>>,
+    projected: Vec<Option<DateTime<Utc>>>,
+    at_risk: Vec<bool>,
+    critical: Vec<bool>,
+    tickets: Vec<Uuid>,
+    completions: Vec<Option<DateTime<Utc>>>,
+    feasible: Vec<Option<DateTime<Utc>>>,
+    bound_requests: Vec<Option<Uuid>>,
+    bound_providers: Vec<Option<Uuid>>,
+    bound_consumers: Vec<Option<Uuid>>,
+    now: Vec<DateTime<Utc>>,
+}
+
+impl SavedColumns {
+    fn of(cases: &[&CaseRows]) -> Self {
+        Self {
+            ids: of_requests(cases, |c| &c.ids),
+            versions: of_requests(cases, |c| &c.versions),
+            statuses: of_requests(cases, |c| &c.statuses),
+            expected: of_requests(cases, |c| &c.expected),
+            projected: of_requests(cases, |c| &c.projected),
+            at_risk: of_requests(cases, |c| &c.at_risk),
+            critical: of_requests(cases, |c| &c.critical),
+            tickets: of_tickets(cases, |c| c.ticket),
+            completions: of_tickets(cases, |c| c.projected_completion),
+            feasible: of_tickets(cases, |c| c.earliest_feasible),
+            bound_requests: of_tickets(cases, |c| c.bound_by.map(|l| l.request_id.as_uuid())),
+            bound_providers: of_tickets(cases, |c| c.bound_by.map(|l| l.provider.as_uuid())),
+            bound_consumers: of_tickets(cases, |c| c.bound_by.map(|l| l.consumer.as_uuid())),
+            now: of_tickets(cases, |c| c.now),
+        }
+    }
+
+    fn bind(self, query: chain_store::PgQuery<'_>) -> chain_store::PgQuery<'_> {
+        query
+            .bind(self.ids)
+            .bind(self.versions)
+            .bind(self.statuses)
+            .bind(self.expected)
+            .bind(self.projected)
+            .bind(self.at_risk)
+            .bind(self.critical)
+            .bind(self.tickets)
+            .bind(self.completions)
+            .bind(self.feasible)
+            .bind(self.bound_requests)
+            .bind(self.bound_providers)
+            .bind(self.bound_consumers)
+            .bind(self.now)
+    }
 }
 
 /// [`save_cases`] for one case: its plan knows the one ticket (as [`keep_events`] for one event).
@@ -412,7 +669,8 @@ async fn save_case(conn: &mut PgConnection, rows: &CaseRows) -> Result<(), sqlx:
     let bound = rows.bound_by;
     // One statement for both tables: a data-modifying WITH runs whether or not it is read.
     sqlx::query(concat!(
-        update_case_requests!(),
+        "WITH ",
+        update_case_requests!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
         "
              WHERE r.ticket_id = $8 AND r.request_id = u.request_id
                AND ",
