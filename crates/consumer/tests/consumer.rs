@@ -486,3 +486,142 @@ async fn lanes_apply_cases_side_by_side_and_each_case_in_order() {
     assert_eq!(stats.parked.load(Ordering::Relaxed), 0);
     assert!(stats.batches.load(Ordering::Relaxed) >= 1);
 }
+
+/// A handler that carries the batch's admission in a statement of its own, one that also
+/// counts the batch's events in `carried`: the statement's writes stand only when it admitted.
+#[derive(Default)]
+struct Carrier {
+    recorder: Recorder,
+    refused: Arc<AtomicU32>,
+}
+
+impl Handler for Carrier {
+    type Pending = Pending;
+
+    async fn admit_and_prepare(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        admission: chain_consumer::BatchAdmission<'_>,
+        pending: &mut Pending,
+    ) -> Result<bool, HandlerError> {
+        let query = sqlx::query(concat!(
+            "WITH ",
+            chain_consumer::admission_ctes!(),
+            ", noted AS (INSERT INTO carried (events) VALUES ($6))
+             SELECT count(*) AS moved FROM inbox_moved"
+        ));
+        let events_in = i64::try_from(events.len()).expect("a small batch");
+        let moved: i64 = sqlx::Row::try_get(
+            &admission
+                .bind(query)
+                .bind(events_in)
+                .fetch_one(&mut *tx)
+                .await?,
+            "moved",
+        )?;
+        if !admission.admitted(moved) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Ok(false);
+        }
+        self.recorder.prepare(tx, events, pending).await?;
+        Ok(true)
+    }
+
+    async fn prepare(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&EventEnvelope],
+        pending: &mut Pending,
+    ) -> Result<(), HandlerError> {
+        self.recorder.prepare(tx, events, pending).await
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: &EventEnvelope,
+        pending: &mut Pending,
+    ) -> Result<(), HandlerError> {
+        self.recorder.handle(tx, event, pending).await
+    }
+
+    async fn flush(&self, tx: &mut PgConnection, pending: Pending) -> Result<(), HandlerError> {
+        self.recorder.flush(tx, pending).await
+    }
+}
+
+#[tokio::test]
+async fn an_admission_carried_in_the_handlers_statement_admits_only_what_is_next() {
+    let fx = Fixture::new().await;
+    sqlx::query("CREATE TABLE carried (events bigint NOT NULL)")
+        .execute(&fx.pool)
+        .await
+        .expect("the carrier's table");
+    // Versions 3 and 4 of `a` come first, together with `b`'s first: a batch whose runs follow
+    // one another, but `a` stands at 0, so the carried admission refuses it, writes and all.
+    for (stream, version) in [("a", 3), ("a", 4), ("b", 1)] {
+        fx.publish(&envelope(stream, version, "test.Step")).await;
+    }
+    let carrier = Carrier::default();
+    let refused = Arc::clone(&carrier.refused);
+    let consumer = EventConsumer::new(fx.pool.clone(), fx.js.clone(), fx.config(), carrier);
+    let stats = consumer.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(shutdown.clone()));
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || !fx.applied().await.is_empty()
+        )
+        .await,
+        "b's event applied"
+    );
+    assert!(
+        refused.load(Ordering::SeqCst) >= 1,
+        "the first batch was refused"
+    );
+    for (stream, version) in [("a", 1), ("a", 2)] {
+        fx.publish(&envelope(stream, version, "test.Step")).await;
+    }
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(25),
+            async || fx.applied().await.len() >= 5
+        )
+        .await,
+        "all five events applied"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let applied = fx.applied().await;
+    let versions: Vec<(&str, i64)> = applied.iter().map(|(a, v, _)| (a.as_str(), *v)).collect();
+    let of = |id: &str| -> Vec<i64> {
+        versions
+            .iter()
+            .filter(|(a, _)| *a == id)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    assert_eq!(of("a"), [1, 2, 3, 4], "stream a in order, once each");
+    assert_eq!(of("b"), [1]);
+    assert_eq!(
+        applied_count(&fx.pool, "projector").await.expect("count"),
+        5
+    );
+    // Every batch the carrier admitted left its note; a refused one left none.
+    let batches = stats.batches.load(Ordering::Relaxed);
+    let carried_batches: i64 = sqlx::query_scalar("SELECT count(*) FROM carried")
+        .fetch_one(&fx.pool)
+        .await
+        .expect("notes");
+    assert_eq!(
+        u64::try_from(carried_batches).expect("a count"),
+        batches,
+        "one note for each batch committed, none for a refused one"
+    );
+}
