@@ -382,23 +382,17 @@ impl<H: Handler> EventConsumer<H> {
         let mut tx = self.pool.begin().await?;
         let mut pending = H::Pending::default();
         let admission = BatchAdmission::new(&self.config.name, &batch);
-        match self
+        let admitted = self
             .handler
             .admit_and_prepare(&mut tx, &envelopes, admission, &mut pending)
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tx.rollback().await?;
-                self.handler.after_rollback();
-                return Ok(None);
-            }
-            Err(error) => {
+            .await;
+        if !matches!(admitted, Ok(true)) {
+            if let Err(error) = admitted {
                 debug!(consumer = %self.config.name, %error, "batch not prepared; one by one");
-                tx.rollback().await?;
-                self.handler.after_rollback();
-                return Ok(None);
             }
+            tx.rollback().await?;
+            self.handler.after_rollback();
+            return Ok(None);
         }
         for (index, (message, envelope)) in messages.iter().zip(envelopes).enumerate() {
             let handled = self

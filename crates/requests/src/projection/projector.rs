@@ -105,8 +105,9 @@ impl RequestsProjector {
         Ok((own, event))
     }
 
-    /// The rows of `pending`, each with its time ledger over its children as they stand now
-    /// (read in one round trip for them all).
+    /// The rows of `pending`, each with its time ledger over its children as they stand now:
+    /// those read ahead with the batch's parents from memory, any others read in one round
+    /// trip for them all.
     async fn rows(&self, pending: &PendingRequests) -> Result<Vec<RequestRow>, StoreError> {
         let wanted: BTreeSet<RequestId> = pending
             .requests
