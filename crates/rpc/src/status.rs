@@ -220,6 +220,7 @@ pub fn store_error(error: &StoreError) -> Status {
             "idempotency_key",
             "this key was already used for a different request",
         ),
+        StoreError::Database(sqlx::Error::PoolTimedOut) => pool_exhausted(),
         other if other.is_unavailable() => {
             tracing::warn!(error = %other, "database unavailable");
             unavailable("the database is unavailable; retry shortly")
@@ -234,10 +235,8 @@ pub fn store_error(error: &StoreError) -> Status {
 /// The status of a database failure outside the event store (a projection query).
 pub fn database_error(error: &sqlx::Error) -> Status {
     match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => {
+        sqlx::Error::PoolTimedOut => pool_exhausted(),
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             tracing::warn!(%error, "database unavailable");
             unavailable("the database is unavailable; retry shortly")
         }
@@ -246,6 +245,17 @@ pub fn database_error(error: &sqlx::Error) -> Status {
             internal()
         }
     }
+}
+
+/// `UNAVAILABLE` for a call that waited for a database connection longer than the pool's
+/// acquire timeout: the database answers, the service has more calls in flight than
+/// connections (`DATABASE_MAX_CONNECTIONS`), so the caller should back off, and the operator
+/// should not look for a database outage.
+fn pool_exhausted() -> Status {
+    tracing::warn!("no database connection came free in time");
+    unavailable(
+        "the service is overloaded: no database connection came free in time; retry shortly",
+    )
 }
 
 /// `INVALID_ARGUMENT` naming `field` (a `BadRequest` field violation).
@@ -519,9 +529,18 @@ mod tests {
 
     #[test]
     fn database_failures_are_unavailable_or_internal_without_sql() {
-        let down = StoreError::Database(sqlx::Error::PoolTimedOut).into_status();
+        let busy = StoreError::Database(sqlx::Error::PoolTimedOut).into_status();
+        assert_eq!(busy.code(), Code::Unavailable);
+        assert!(busy.get_details_retry_info().is_some());
+        assert!(busy.message().contains("overloaded"), "{}", busy.message());
+        assert!(
+            database_error(&sqlx::Error::PoolTimedOut)
+                .message()
+                .contains("overloaded")
+        );
+        let down = StoreError::Database(sqlx::Error::PoolClosed).into_status();
         assert_eq!(down.code(), Code::Unavailable);
-        assert!(down.get_details_retry_info().is_some());
+        assert_eq!(down.message(), "the database is unavailable; retry shortly");
         let refused = StoreError::Database(sqlx::Error::Protocol(
             "SELECT secret FROM events WHERE x".into(),
         ))
