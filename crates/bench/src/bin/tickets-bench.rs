@@ -471,7 +471,11 @@ async fn phase(
         unfinished,
         relay_to_chain_view,
         flow,
-        consumer_lag: lag::between(&lags_before, &lags_after),
+        consumer_lag: lag::between(
+            &lags_before,
+            &lags_after,
+            window.until.duration_since(window.from).as_secs_f64(),
+        ),
         cpu_requests: after.0.since(&before.0),
         cpu_tickets: after.1.since(&before.1),
         goal_p99_ms: GOALS

@@ -183,8 +183,14 @@ impl Phase {
                 });
             let _ = writeln!(
                 out,
-                "  lag bus → applied, {:<19} n={:<6} mean {:>6.1} ms, p99 {p99} (per transaction)",
-                lag.consumer, lag.transactions, lag.mean_ms
+                "  lag bus → applied, {:<19} n={:<6} mean {:>6.1} ms, p99 {p99} (per transaction); \
+                 {:.0} events a transaction, {:.1} ms each, busy {:.0} %",
+                lag.consumer,
+                lag.transactions,
+                lag.mean_ms,
+                lag.messages_per_transaction,
+                lag.transaction_ms,
+                lag.busy * 100.0
             );
         }
         let (r, t) = (&self.cpu_requests, &self.cpu_tickets);
