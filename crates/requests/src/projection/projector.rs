@@ -122,12 +122,9 @@ impl RequestsProjector {
             .map(|id| (*id, self.memory.get(*id)))
             .filter(|(_, folded)| folded.state.version > 0)
             .collect();
+        // None stale: the store reads nothing (`load_tails` of no stream).
         let stale = wanted.iter().filter(|id| !remembered.contains_key(id));
-        let read = match stale.clone().next() {
-            None => Ok(BTreeMap::new()),
-            Some(_) => self.memory.refresh(&self.store, stale.copied()).await,
-        };
-        let children = match read {
+        let children = match self.memory.refresh(&self.store, stale.copied()).await {
             Ok(mut children) => {
                 children.extend(remembered);
                 children
@@ -181,9 +178,7 @@ impl RequestsProjector {
             .iter()
             .flat_map(|id| self.memory.children(*id))
             .collect();
-        if parents.is_empty() && children.is_empty() {
-            return Ok(());
-        }
+        // Neither: the store reads nothing (`load_tails` of no stream).
         let mut read = self
             .memory
             .refresh(&self.store, parents.union(&children).copied())

@@ -9,7 +9,7 @@ use chain_domain::ids::{CustomerId, RequestId, TicketId};
 use chain_domain::request::{Parent, RequestStatus};
 use chain_requests::codec::StoredEvent;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Row};
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::case::TicketCase;
@@ -181,7 +181,7 @@ async fn keep_all(
     events: &[Kept<'_>],
 ) -> Result<Vec<MemberRow>, sqlx::Error> {
     // A data-modifying WITH runs once whether or not the SELECT reads it.
-    let query = sqlx::query_as(concat!(
+    let query = sqlx::query(concat!(
         "WITH ",
         keep_events_ctes!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
         "
@@ -195,11 +195,12 @@ async fn keep_all(
         case_members!(),
         " ORDER BY cases.ticket_id",
     ));
-    KeptColumns::of(events)
+    let rows = KeptColumns::of(events)
         .bind(query)
         .bind(crate::streams::TICKET)
         .fetch_all(conn)
-        .await
+        .await?;
+    rows.iter().map(MemberRow::from_row).collect()
 }
 
 /// The columns of [`Kept`] events, bound in the order [`keep_events_ctes!`] names them.
@@ -229,10 +230,7 @@ impl<'a> KeptColumns<'a> {
         }
     }
 
-    fn bind<'q, O>(
-        self,
-        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
+    fn bind<'q>(self, query: chain_store::PgQuery<'q>) -> chain_store::PgQuery<'q>
     where
         'a: 'q,
     {
@@ -290,16 +288,8 @@ pub(crate) async fn admit_and_keep(
              LEFT JOIN customer_values c ON c.customer_id = t.customer_id) members ON true
          ORDER BY members.ticket_id",
     ));
-    let columns = KeptColumns::of(events);
-    let rows = admission
-        .bind(query)
-        .bind(columns.requests)
-        .bind(columns.versions)
-        .bind(columns.ids)
-        .bind(columns.types)
-        .bind(columns.schemas)
-        .bind(columns.occurred)
-        .bind(columns.payloads)
+    let rows = KeptColumns::of(events)
+        .bind(admission.bind(query))
         .bind(crate::streams::TICKET)
         .fetch_all(conn)
         .await?;
