@@ -14,6 +14,7 @@ mod pending_appends;
 mod read;
 mod retention;
 mod since;
+mod tail;
 
 pub use append::{AppendOutcome, Idempotency, append_in};
 pub use checkpoint::{advance_checkpoint, load_checkpoint, save_checkpoint};
@@ -25,6 +26,7 @@ pub use pending_appends::{
 };
 pub use read::{COLUMNS as EVENT_COLUMNS, CommitMark, decode as decode_event};
 pub use since::{CommitSnapshot, CommittedSince};
+pub use tail::{Follower, LogTail, TAIL_BACKLOG};
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;

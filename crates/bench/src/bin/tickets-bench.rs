@@ -133,6 +133,10 @@ struct Args {
     /// record every metric, which costs them CPU the figures without it never included.
     #[arg(long)]
     consumer_lag: bool,
+    /// More live `WatchTickets` streams beside the bench's own, each draining every event (what
+    /// dashboards watching the same replica cost).
+    #[arg(long, default_value_t = 0)]
+    extra_watchers: usize,
     /// The PostgreSQL server; the bench creates (and drops) two databases of its own on it.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     database_url: String,
@@ -358,6 +362,9 @@ async fn measure_all(
     let board = Board::new(cases.iter().map(|c| c.ticket_id.clone()).collect())?;
     let watcher = tokio::spawn(observe::watch(tickets.clone(), board.clone()));
     let sweeper = tokio::spawn(observe::sweep(tickets.clone(), board.clone()));
+    let onlookers: Vec<_> = (0..args.extra_watchers)
+        .map(|_| tokio::spawn(observe::drain(tickets.clone())))
+        .collect();
     // Let the watch subscribe before anything moves.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cases = Arc::new(cases);
@@ -387,6 +394,9 @@ async fn measure_all(
     }
     watcher.abort();
     sweeper.abort();
+    for onlooker in onlookers {
+        onlooker.abort();
+    }
     outcome
 }
 
@@ -512,6 +522,7 @@ fn describe(
     report.machine("services RUST_LOG", &args.service_log);
     report.machine("services tracing", args.tracing.name());
     report.machine("service db connections", args.db_connections);
+    report.machine("extra WatchTickets streams", args.extra_watchers);
     report.machine(
         "per phase",
         format!(

@@ -334,6 +334,25 @@ pub async fn watch(tickets: Channel, board: Board) {
     }
 }
 
+/// Follows `WatchTickets` (live events only) and drops what it shows, as a dashboard beside the
+/// bench would read it; subscribes again when the stream ends. Runs until aborted.
+pub async fn drain(tickets: Channel) {
+    let mut client = TicketServiceClient::new(tickets);
+    loop {
+        let watch = client
+            .watch_tickets(pb::WatchTicketsRequest {
+                live_only: true,
+                ..pb::WatchTicketsRequest::default()
+            })
+            .await;
+        if let Ok(stream) = watch {
+            let mut stream = stream.into_inner();
+            while let Ok(Some(_)) = stream.message().await {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn follow(client: &TicketServiceClient<Channel>, board: &Board) -> anyhow::Result<()> {
     let mut stream = client
         .clone()

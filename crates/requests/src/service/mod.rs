@@ -35,7 +35,7 @@ use futures::Stream;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
-use chain_store::ChangeFeed;
+use chain_store::{ChangeFeed, LogTail};
 
 /// The largest request message the service decodes: every request is small, so a big one is
 /// a mistake or an attack.
@@ -52,17 +52,18 @@ pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 #[derive(Debug, Clone)]
 pub struct RequestService {
     store: EventStore,
-    feed: ChangeFeed,
+    /// The log's live end, read once for all of this replica's watch streams.
+    tail: LogTail,
     recent: Arc<recent::Recent>,
 }
 
 impl RequestService {
-    /// A service on `store` (the service's own database), whose watch streams wake on `feed`
-    /// (run [`ChangeFeed::run`] beside it).
+    /// A service on `store` (the service's own database), whose watch streams share one reader
+    /// of the log woken by `feed` (run [`ChangeFeed::run`] beside it).
     pub fn new(store: EventStore, feed: ChangeFeed) -> Self {
         Self {
+            tail: LogTail::new(store.clone(), feed),
             store,
-            feed,
             recent: Arc::default(),
         }
     }

@@ -45,7 +45,7 @@ use crate::chain_view::{ChainSummary, chain_and_standing};
 use crate::codec::{StoredEvent, TicketExtras};
 use crate::projection::memory::TicketMemory;
 use crate::view;
-use chain_store::ChangeFeed;
+use chain_store::{ChangeFeed, LogTail};
 
 /// The largest request message the service decodes: every request is small, so a big one is
 /// a mistake or an attack.
@@ -66,20 +66,21 @@ pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 #[derive(Debug, Clone)]
 pub struct TicketService {
     store: EventStore,
-    feed: ChangeFeed,
+    /// The log's live end, read once for all of this replica's watch streams.
+    tail: LogTail,
     currency: Option<Currency>,
     /// Tickets as `GetTicket` last read them, so the next read fetches only newer events.
     read: Arc<TicketMemory>,
 }
 
 impl TicketService {
-    /// A service on `store` (the service's own database), whose watch streams wake on `feed`
-    /// (run [`ChangeFeed::run`] beside it). Customer values must all be in the currency of the
+    /// A service on `store` (the service's own database), whose watch streams share one reader
+    /// of the log woken by `feed` (run [`ChangeFeed::run`] beside it). Customer values must all be in the currency of the
     /// first customer registered, unless [`TicketService::with_currency`] fixes one.
     pub fn new(store: EventStore, feed: ChangeFeed) -> Self {
         Self {
+            tail: LogTail::new(store.clone(), feed),
             store,
-            feed,
             currency: None,
             read: Arc::new(TicketMemory::with_capacity(READ_REMEMBERED)),
         }

@@ -2,11 +2,11 @@
 //! of one customer or one front-line team, from a resume position, then live) and
 //! `ReadEvents` (everything, in commit order, for consumers that refill or rebuild).
 //!
-//! A watch is a task that reads the store in commit order ([`EventStore::read_all`]), keeps
-//! the events that match, and sends them into a bounded channel: a slow client slows its own
-//! task only. It reads again when its [`chain_store::Changes`] says there may be more (an
-//! append signalled, events held back behind an older transaction, a poll), and ends when the
-//! client goes away.
+//! A watch is a task that follows the log in commit order ([`chain_store::LogTail`]: it reads
+//! the history itself, then shares the replica's one reader of the live end), keeps the events
+//! that match, and sends them into a bounded channel: a slow client slows its own task only
+//! (and, once it falls behind the shared reader's backlog, reads the store itself again). It
+//! ends when the client goes away.
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use chain_domain::ids::{CustomerId, TeamId};
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
 use chain_rpc::{IntoStatus, field, history};
-use chain_store::{Changes, EventStore, Position, RecordedEvent, StreamId};
+use chain_store::{EventStore, Follower, RecordedEvent, StreamId};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -25,8 +25,6 @@ use crate::streams::{CUSTOMER, TICKET};
 
 /// Events a watch buffers for a slow client before it waits.
 const WATCH_BUFFER: usize = 256;
-/// Events read from the store per round.
-const READ_BATCH: u32 = 500;
 /// Tickets whose customer and front line a watch remembers before it forgets them all (and
 /// looks them up again as their events come).
 const MAX_REMEMBERED: usize = 100_000;
@@ -52,9 +50,8 @@ impl TicketService {
             front_line: front_line.map(|t| t.to_string()),
             tickets: HashMap::new(),
             sender,
-            changes: self.feed.subscribe(),
         };
-        tokio::spawn(watcher.follow(start));
+        tokio::spawn(watcher.follow(self.tail.follow(start)));
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 
@@ -85,13 +82,16 @@ struct Watcher {
     /// The owners of each ticket seen.
     tickets: HashMap<String, Owners>,
     sender: mpsc::Sender<Result<pb::WatchTicketsResponse, Status>>,
-    changes: Changes,
 }
 
 impl Watcher {
-    async fn follow(mut self, mut after: Position) {
+    async fn follow(mut self, mut log: Follower) {
         loop {
-            let batch = match self.store.read_all(after, READ_BATCH).await {
+            let batch = tokio::select! {
+                () = self.sender.closed() => return,
+                batch = log.next() => batch,
+            };
+            let batch = match batch {
                 Ok(batch) => batch,
                 Err(error) => {
                     let _ = self.sender.send(Err(error.into_status())).await;
@@ -99,7 +99,6 @@ impl Watcher {
                 }
             };
             for event in &batch {
-                after = event.position;
                 let wanted = match self.matches(event).await {
                     Ok(wanted) => wanted,
                     Err(error) => {
@@ -115,13 +114,6 @@ impl Watcher {
                         return;
                     }
                 }
-            }
-            if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
-                continue;
-            }
-            tokio::select! {
-                () = self.sender.closed() => return,
-                () = self.changes.wait(&self.store, after, batch.is_empty()) => {}
             }
         }
     }
