@@ -11,7 +11,8 @@
 //! - [`field`]: reading request fields (required text, ids, times, enums) with
 //!   `INVALID_ARGUMENT` naming the field;
 //! - [`clock`]: the current time at the precision the event store keeps;
-//! - [`history`]: `ReadEvents`, a page of the service's own event store.
+//! - [`history`]: `ReadEvents`, a page of the service's own event store;
+//! - [`watch`]: the loop of the `Watch*` streams, from the service's log to the client.
 
 pub mod actor;
 pub mod clock;
@@ -20,6 +21,7 @@ pub mod history;
 pub mod idempotency;
 pub mod page;
 pub mod status;
+pub mod watch;
 
 pub use actor::Caller;
 pub use idempotency::IdempotentCommand;

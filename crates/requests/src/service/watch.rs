@@ -4,17 +4,16 @@
 //!
 //! A watch is a task that follows the log in commit order ([`chain_store::LogTail`]: it reads
 //! the history itself, then shares the replica's one reader of the live end), keeps the events
-//! that concern the team, and sends them into a bounded channel: a slow client slows its own
-//! task only (and, once it falls behind the shared reader's backlog, reads the store itself
-//! again). It ends when the client goes away.
+//! that concern the team, and sends them to the client ([`chain_rpc::watch::forward`]); a watch
+//! that falls behind the shared reader's backlog reads the store itself again.
 
 use std::collections::HashMap;
 
 use chain_domain::ids::TeamId;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
-use chain_rpc::{IntoStatus, field, history, status};
-use chain_store::{EventStore, Follower, RecordedEvent};
+use chain_rpc::{IntoStatus, field, history, status, watch};
+use chain_store::{EventStore, RecordedEvent};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -53,9 +52,14 @@ impl RequestService {
             store: self.store.clone(),
             team,
             requests: HashMap::new(),
-            sender,
         };
-        tokio::spawn(watcher.follow(self.tail.follow(start)));
+        let log = self.tail.follow(start);
+        tokio::spawn(async move {
+            watch::forward(log, sender, watcher, |event| pb::WatchRequestsResponse {
+                event: Some(to_envelope(event)),
+            })
+            .await;
+        });
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 
@@ -77,43 +81,15 @@ struct Watcher {
     team: TeamId,
     /// Whether each request seen concerns the team (it provides or consumes it).
     requests: HashMap<String, bool>,
-    sender: mpsc::Sender<Result<pb::WatchRequestsResponse, Status>>,
+}
+
+impl watch::WatchFilter for Watcher {
+    async fn wants(&mut self, event: &RecordedEvent) -> Result<bool, Status> {
+        self.concerns(event).await
+    }
 }
 
 impl Watcher {
-    async fn follow(mut self, mut log: Follower) {
-        loop {
-            let batch = tokio::select! {
-                () = self.sender.closed() => return,
-                batch = log.next() => batch,
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    let _ = self.sender.send(Err(error.into_status())).await;
-                    return;
-                }
-            };
-            for event in &batch {
-                let relevant = match self.concerns(event).await {
-                    Ok(relevant) => relevant,
-                    Err(error) => {
-                        let _ = self.sender.send(Err(error)).await;
-                        return;
-                    }
-                };
-                if relevant {
-                    let response = pb::WatchRequestsResponse {
-                        event: Some(to_envelope(event)),
-                    };
-                    if self.sender.send(Ok(response)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether `event` concerns the team: its own stream, a link it is on, or a request it
     /// provides or consumes.
     async fn concerns(&mut self, event: &RecordedEvent) -> Result<bool, Status> {

@@ -23,7 +23,7 @@ use chain_store::EventStore;
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
-use chain_store::ChangeFeed;
+use chain_store::{ChangeFeed, LogTail};
 
 /// The largest request message the service decodes (a comment is at most 2,000 characters).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -38,14 +38,19 @@ pub type ServerStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send +
 #[derive(Debug, Clone)]
 pub struct ScoringService {
     store: EventStore,
-    feed: ChangeFeed,
+    /// The log's live end, read once for all of this replica's watch streams.
+    tail: LogTail,
 }
 
 impl ScoringService {
     /// A service on `store` (scoring's own database, holding the projections too), whose
-    /// watch streams wake on `feed` (run [`ChangeFeed::run`] beside it).
+    /// watch streams share one reader of the log woken by `feed` (run
+    /// [`ChangeFeed::run`] beside it).
     pub fn new(store: EventStore, feed: ChangeFeed) -> Self {
-        Self { store, feed }
+        Self {
+            tail: LogTail::new(store.clone(), feed),
+            store,
+        }
     }
 
     /// The tonic server for this service, with the decode limit [`MAX_MESSAGE_BYTES`].

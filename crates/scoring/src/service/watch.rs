@@ -2,17 +2,16 @@
 //! optionally about one subject, from a resume position, then live) and `ReadEvents`
 //! (everything, in commit order, for consumers that refill or rebuild).
 //!
-//! A watch is a task that reads the store in commit order, keeps the events that match, and
-//! sends them into a bounded channel (a slow client slows its own task only). It reads again
-//! when its [`chain_store::Changes`] says there may be more (an append signalled, events held
-//! back behind an older transaction, a poll), and ends when the client goes away.
+//! A watch is a task that follows the log in commit order ([`chain_store::LogTail`]: it reads
+//! the history itself, then shares the replica's one reader of the live end), keeps the events
+//! that match, and sends them to the client ([`chain_rpc::watch::forward`]).
 
 use chain_domain::link::LinkKey;
 use chain_domain::scoring::Subject;
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
-use chain_rpc::{IntoStatus, field, history, status};
-use chain_store::{Changes, EventStore, Position, RecordedEvent};
+use chain_rpc::{IntoStatus, field, history, status, watch};
+use chain_store::{EventStore, RecordedEvent};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,8 +23,6 @@ use crate::projection::rows::subject_key;
 
 /// Events a watch buffers for a slow client before it waits.
 const WATCH_BUFFER: usize = 256;
-/// Events read from the store per round.
-const READ_BATCH: u32 = 500;
 
 impl ScoringService {
     pub(super) async fn watch_scores(
@@ -51,10 +48,13 @@ impl ScoringService {
         let watcher = Watcher {
             store: self.store.clone(),
             subject,
-            sender,
-            changes: self.feed.subscribe(),
         };
-        tokio::spawn(watcher.follow(start));
+        let log = self.tail.follow(start);
+        tokio::spawn(watch::forward(log, sender, watcher, |event| {
+            pb::WatchScoresResponse {
+                event: Some(to_envelope(event)),
+            }
+        }));
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 
@@ -73,48 +73,15 @@ impl ScoringService {
 struct Watcher {
     store: EventStore,
     subject: Option<Subject>,
-    sender: mpsc::Sender<Result<pb::WatchScoresResponse, Status>>,
-    changes: Changes,
+}
+
+impl watch::WatchFilter for Watcher {
+    async fn wants(&mut self, event: &RecordedEvent) -> Result<bool, Status> {
+        self.concerns(event).await
+    }
 }
 
 impl Watcher {
-    async fn follow(mut self, mut after: Position) {
-        loop {
-            let batch = match self.store.read_all(after, READ_BATCH).await {
-                Ok(batch) => batch,
-                Err(error) => {
-                    let _ = self.sender.send(Err(error.into_status())).await;
-                    return;
-                }
-            };
-            for event in &batch {
-                after = event.position;
-                let relevant = match self.concerns(event).await {
-                    Ok(relevant) => relevant,
-                    Err(error) => {
-                        let _ = self.sender.send(Err(error)).await;
-                        return;
-                    }
-                };
-                if relevant {
-                    let response = pb::WatchScoresResponse {
-                        event: Some(to_envelope(event)),
-                    };
-                    if self.sender.send(Ok(response)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if batch.len() >= usize::try_from(READ_BATCH).unwrap_or(usize::MAX) {
-                continue;
-            }
-            tokio::select! {
-                () = self.sender.closed() => return,
-                () = self.changes.wait(&self.store, after, batch.is_empty()) => {}
-            }
-        }
-    }
-
     /// Whether `event` is a score, impact or feedback event about the watched subject.
     async fn concerns(&self, event: &RecordedEvent) -> Result<bool, Status> {
         let watched = [

@@ -4,17 +4,16 @@
 //!
 //! A watch is a task that follows the log in commit order ([`chain_store::LogTail`]: it reads
 //! the history itself, then shares the replica's one reader of the live end), keeps the events
-//! that match, and sends them into a bounded channel: a slow client slows its own task only
-//! (and, once it falls behind the shared reader's backlog, reads the store itself again). It
-//! ends when the client goes away.
+//! that match, and sends them to the client ([`chain_rpc::watch::forward`]); a watch that falls
+//! behind the shared reader's backlog reads the store itself again.
 
 use std::collections::HashMap;
 
 use chain_domain::ids::{CustomerId, TeamId};
 use chain_proto::customerchain::v1 as pb;
 use chain_relay::to_envelope;
-use chain_rpc::{IntoStatus, field, history};
-use chain_store::{EventStore, Follower, RecordedEvent, StreamId};
+use chain_rpc::{IntoStatus, field, history, watch};
+use chain_store::{EventStore, RecordedEvent, StreamId};
 use prost::{Message, Name};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -49,9 +48,14 @@ impl TicketService {
             customer: customer.map(|c| c.to_string()),
             front_line: front_line.map(|t| t.to_string()),
             tickets: HashMap::new(),
-            sender,
         };
-        tokio::spawn(watcher.follow(self.tail.follow(start)));
+        let log = self.tail.follow(start);
+        tokio::spawn(async move {
+            watch::forward(log, sender, watcher, |event| pb::WatchTicketsResponse {
+                event: Some(to_envelope(event)),
+            })
+            .await;
+        });
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 
@@ -81,43 +85,15 @@ struct Watcher {
     front_line: Option<String>,
     /// The owners of each ticket seen.
     tickets: HashMap<String, Owners>,
-    sender: mpsc::Sender<Result<pb::WatchTicketsResponse, Status>>,
+}
+
+impl watch::WatchFilter for Watcher {
+    async fn wants(&mut self, event: &RecordedEvent) -> Result<bool, Status> {
+        self.matches(event).await
+    }
 }
 
 impl Watcher {
-    async fn follow(mut self, mut log: Follower) {
-        loop {
-            let batch = tokio::select! {
-                () = self.sender.closed() => return,
-                batch = log.next() => batch,
-            };
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(error) => {
-                    let _ = self.sender.send(Err(error.into_status())).await;
-                    return;
-                }
-            };
-            for event in &batch {
-                let wanted = match self.matches(event).await {
-                    Ok(wanted) => wanted,
-                    Err(error) => {
-                        let _ = self.sender.send(Err(error)).await;
-                        return;
-                    }
-                };
-                if wanted {
-                    let response = pb::WatchTicketsResponse {
-                        event: Some(to_envelope(event)),
-                    };
-                    if self.sender.send(Ok(response)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether `event` passes the watch's filters: a customer's own events (only without a
     /// front-line filter, since a customer has no front line), a ticket's by its owners.
     async fn matches(&mut self, event: &RecordedEvent) -> Result<bool, Status> {
