@@ -12,6 +12,12 @@
 //! The task starts with the first follower and stops once the last is gone, so an idle
 //! service reads nothing; a restarted tail starts at the log's readable end, since every
 //! follower catches up to it on its own.
+//!
+//! Metrics: `chain_watch_followers` (the gauge of followers, so of open watch streams),
+//! `chain_watch_tail_reads_total` (the shared reader's reads) and
+//! `chain_watch_catch_ups_total{why}` (a follower reading the store itself again because it
+//! `lagged` behind the backlog, was `behind` where the tail started, or the tail's read
+//! `failed`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -28,6 +34,8 @@ pub const TAIL_BACKLOG: usize = 16;
 const READ_BATCH: u32 = 500;
 /// Pause before the tail reads again after a failed read.
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The gauge of followers.
+const FOLLOWERS: &str = "chain_watch_followers";
 
 /// The shared reader of a store's live end; clones share it.
 #[derive(Clone, Debug)]
@@ -78,6 +86,7 @@ impl LogTail {
     /// Follows the log from just after `after`: history first, then live. Must be called
     /// within a tokio runtime (it may start the tail's task).
     pub fn follow(&self, after: Position) -> Follower {
+        metrics::gauge!(FOLLOWERS).increment(1.0);
         Follower {
             receiver: self.shared.subscribe(),
             shared: Arc::clone(&self.shared),
@@ -126,11 +135,13 @@ impl Shared {
                 None => self.store.head().await,
             };
             let read = match start {
-                Ok(start) => self
-                    .store
-                    .read_all(start, READ_BATCH)
-                    .await
-                    .map(|events| (start, events)),
+                Ok(start) => {
+                    metrics::counter!("chain_watch_tail_reads_total").increment(1);
+                    self.store
+                        .read_all(start, READ_BATCH)
+                        .await
+                        .map(|events| (start, events))
+                }
                 Err(error) => Err(error),
             };
             match read {
@@ -208,12 +219,12 @@ impl Follower {
                 }
             };
             match &*read {
-                TailRead::Failed => self.catching_up = true,
+                TailRead::Failed => self.catch_up("failed"),
                 TailRead::Events { after, .. } if *after > self.after => {
                     // The tail read from beyond this follower: what lies between is read
                     // first, then what is new in the batch.
                     self.waiting = Some(read);
-                    self.catching_up = true;
+                    self.catch_up("behind");
                 }
                 TailRead::Events { .. } => {
                     if let Some(fresh) = self.fresh_in(&read) {
@@ -222,6 +233,12 @@ impl Follower {
                 }
             }
         }
+    }
+
+    /// Reads the store itself again, for the reason `why`.
+    fn catch_up(&mut self, why: &'static str) {
+        metrics::counter!("chain_watch_catch_ups_total", "why" => why).increment(1);
+        self.catching_up = true;
     }
 
     /// The events of `read` after those already handed out, now handed out; `None` when it
@@ -237,5 +254,11 @@ impl Follower {
             .collect();
         self.after = fresh.last()?.position;
         Some(fresh)
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        metrics::gauge!(FOLLOWERS).decrement(1.0);
     }
 }
