@@ -26,6 +26,9 @@
 //! consumer's lag from the bus to its applying transaction (`chain_consumer_lag_seconds`), to
 //! see which stage was behind.
 //!
+//! `--extra-watchers N` opens N more live `WatchTickets` streams beside the bench's own, each
+//! draining every event: what dashboards watching the same replica cost.
+//!
 //! Each service logs to a file in the temporary directory, removed when the bench ends unless
 //! `BENCH_KEEP_LOGS` is set (for example with `--service-log warn,chain_tickets=debug`).
 //! `BENCH_KEEP_DATABASES` keeps both databases (their names are printed) to look into after a
