@@ -39,7 +39,7 @@ pub async fn forward<R>(
                 return;
             }
         };
-        for event in &batch {
+        for event in batch.iter() {
             match filter.wants(event).await {
                 Ok(false) => {}
                 Ok(true) => {

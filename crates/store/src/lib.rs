@@ -26,7 +26,7 @@ pub use pending_appends::{
 };
 pub use read::{COLUMNS as EVENT_COLUMNS, CommitMark, decode as decode_event};
 pub use since::{CommitSnapshot, CommittedSince};
-pub use tail::{Follower, LogTail, TAIL_BACKLOG};
+pub use tail::{Events, Follower, LogTail, TAIL_BACKLOG};
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;

@@ -187,18 +187,21 @@ pub struct Follower {
 impl Follower {
     /// The next events after those already handed out, in commit order (never empty); waits
     /// until there are some. An error is the store's, from this follower's own read.
-    pub async fn next(&mut self) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub async fn next(&mut self) -> Result<Events, StoreError> {
         loop {
             if self.catching_up {
                 let events = self.shared.store.read_all(self.after, READ_BATCH).await?;
                 self.catching_up = events.len() >= READ_BATCH as usize;
                 if let Some(last) = events.last() {
                     self.after = last.position;
-                    return Ok(events);
+                    return Ok(Events {
+                        source: Source::Read(events),
+                        from: 0,
+                    });
                 }
                 // At the readable end, which covers every batch the tail read before now.
                 if let Some(read) = self.waiting.take()
-                    && let Some(fresh) = self.fresh_in(&read)
+                    && let Some(fresh) = self.fresh_in(read)
                 {
                     return Ok(fresh);
                 }
@@ -227,7 +230,7 @@ impl Follower {
                     self.catch_up("behind");
                 }
                 TailRead::Events { .. } => {
-                    if let Some(fresh) = self.fresh_in(&read) {
+                    if let Some(fresh) = self.fresh_in(read) {
                         return Ok(fresh);
                     }
                 }
@@ -241,19 +244,48 @@ impl Follower {
         self.catching_up = true;
     }
 
-    /// The events of `read` after those already handed out, now handed out; `None` when it
-    /// holds nothing new.
-    fn fresh_in(&mut self, read: &TailRead) -> Option<Vec<RecordedEvent>> {
-        let TailRead::Events { events, .. } = read else {
+    /// The events of `read` after those already handed out, now handed out (shared with the
+    /// other followers, not copied); `None` when it holds nothing new.
+    fn fresh_in(&mut self, read: Arc<TailRead>) -> Option<Events> {
+        let TailRead::Events { events, .. } = &*read else {
             return None;
         };
-        let fresh: Vec<RecordedEvent> = events
-            .iter()
-            .filter(|event| event.position > self.after)
-            .cloned()
-            .collect();
-        self.after = fresh.last()?.position;
-        Some(fresh)
+        // Commit order: what is new is the batch's end.
+        let from = events.partition_point(|event| event.position <= self.after);
+        self.after = events[from..].last()?.position;
+        Some(Events {
+            source: Source::Shared(read),
+            from,
+        })
+    }
+}
+
+/// Events a [`Follower`] hands out, in commit order: from its own read, or the new end of a
+/// batch the tail shares with every follower.
+#[derive(Debug)]
+pub struct Events {
+    source: Source,
+    from: usize,
+}
+
+#[derive(Debug)]
+enum Source {
+    Read(Vec<RecordedEvent>),
+    Shared(Arc<TailRead>),
+}
+
+impl std::ops::Deref for Events {
+    type Target = [RecordedEvent];
+
+    fn deref(&self) -> &[RecordedEvent] {
+        let all: &[RecordedEvent] = match &self.source {
+            Source::Read(events) => events,
+            Source::Shared(read) => match &**read {
+                TailRead::Events { events, .. } => events,
+                TailRead::Failed => &[],
+            },
+        };
+        &all[self.from..]
     }
 }
 

@@ -68,7 +68,7 @@ async fn take(follower: &mut Follower, count: usize) -> Vec<usize> {
             .await
             .unwrap_or_else(|_| panic!("only {} of {count} events came: {seen:?}", seen.len()))
             .expect("follow the log");
-        seen.extend(batch);
+        seen.extend(batch.iter().cloned());
     }
     assert!(
         seen.windows(2)
