@@ -194,6 +194,11 @@ impl Follower {
                 self.catching_up = events.len() >= READ_BATCH as usize;
                 if let Some(last) = events.last() {
                     self.after = last.position;
+                    if !self.catching_up {
+                        // This read reached the readable end, past any batch the tail read
+                        // before now.
+                        self.waiting = None;
+                    }
                     return Ok(Events {
                         source: Source::Read(events),
                         from: 0,
@@ -211,7 +216,7 @@ impl Follower {
                 Ok(read) => read,
                 // Batches were dropped before this follower took them: read them.
                 Err(RecvError::Lagged(_)) => {
-                    self.catching_up = true;
+                    self.catch_up("lagged");
                     continue;
                 }
                 // Not while this follower holds the tail; should it happen, follow it anew.

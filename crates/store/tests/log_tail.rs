@@ -9,6 +9,7 @@ use chain_store::{
 };
 use chain_testkit::{TestDatabase, wait_until};
 use chrono::Utc;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tokio_util::sync::CancellationToken;
 
 /// How long a follower may take to see an event before the test fails.
@@ -85,8 +86,27 @@ async fn take(follower: &mut Follower, count: usize) -> Vec<usize> {
         .collect()
 }
 
+/// How often followers read the store themselves again for `why`, as the metrics counted.
+fn catch_ups(snapshotter: &Snapshotter, why: &str) -> u64 {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == "chain_watch_catch_ups_total")
+        .filter(|(key, ..)| key.key().labels().any(|label| label.value() == why))
+        .map(|(.., value)| match value {
+            DebugValue::Counter(count) => count,
+            _ => 0,
+        })
+        .sum()
+}
+
 #[tokio::test]
 async fn followers_in_the_history_and_behind_the_backlog_each_get_every_event_once() {
+    // The test's runtime runs on this thread, the tail's task too: their metrics land here.
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
     let db = TestDatabase::create().await;
     let stop = CancellationToken::new();
     let (store, feed) = followed_store(&db, &stop).await;
@@ -116,6 +136,11 @@ async fn followers_in_the_history_and_behind_the_backlog_each_get_every_event_on
     append_numbered(&store, 23).await;
     assert_eq!(take(&mut keeping_up, 1).await, [23]);
     assert_eq!(take(&mut falling_behind, 1).await, [23]);
+    // It had read the history itself; its first look at the tail's backlog found it overrun.
+    assert!(
+        catch_ups(&snapshotter, "lagged") >= 1,
+        "the follower that did not read fell behind the backlog and read the store itself"
+    );
     stop.cancel();
 }
 
