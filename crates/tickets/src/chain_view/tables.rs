@@ -386,13 +386,7 @@ fn cases_of(rows: Vec<MemberRow>) -> Vec<CaseVersions> {
 #[derive(Debug, Clone)]
 pub(crate) struct CaseRows {
     ticket: Uuid,
-    ids: Vec<Uuid>,
-    versions: Vec<i64>,
-    statuses: Vec<&'static str>,
-    expected: Vec<DateTime<Utc>>,
-    projected: Vec<Option<DateTime<Utc>>>,
-    at_risk: Vec<bool>,
-    critical: Vec<bool>,
+    requests: RequestColumns,
     projected_completion: Option<DateTime<Utc>>,
     earliest_feasible: Option<DateTime<Utc>>,
     bound_by: Option<chain_domain::link::RequestLink>,
@@ -406,6 +400,42 @@ impl CaseRows {
         let feasibility = case.feasibility();
         Self {
             ticket: case.ticket_id.as_uuid(),
+            requests: RequestColumns::of(&nodes),
+            projected_completion: case.projected_completion(),
+            earliest_feasible: feasibility.as_ref().map(|f| f.earliest),
+            bound_by: feasibility.as_ref().map(|f| f.bound_by),
+            now,
+        }
+    }
+
+    /// The version each request of the case is written at.
+    pub(crate) fn versions(&self) -> impl Iterator<Item = (RequestId, u64)> + '_ {
+        let to_u64 = |version: &i64| u64::try_from(*version).unwrap_or(0);
+        self.requests
+            .ids
+            .iter()
+            .zip(&self.requests.versions)
+            .map(move |(id, version)| (RequestId::from_uuid(*id), to_u64(version)))
+    }
+}
+
+/// The request rows of one case or several, column by column, in the order of
+/// [`update_case_requests!`]'s seven parameters.
+#[derive(Debug, Clone, Default)]
+struct RequestColumns {
+    ids: Vec<Uuid>,
+    versions: Vec<i64>,
+    statuses: Vec<&'static str>,
+    expected: Vec<DateTime<Utc>>,
+    projected: Vec<Option<DateTime<Utc>>>,
+    at_risk: Vec<bool>,
+    critical: Vec<bool>,
+}
+
+impl RequestColumns {
+    /// The rows of a case's requests (`nodes`).
+    fn of(nodes: &[&chain_domain::case::CaseNode]) -> Self {
+        Self {
             ids: nodes.iter().map(|n| n.request.id.as_uuid()).collect(),
             versions: nodes.iter().map(|n| db_version(n.version)).collect(),
             statuses: nodes.iter().map(|n| n.request.status.name()).collect(),
@@ -426,20 +456,34 @@ impl CaseRows {
                 })
                 .collect(),
             critical: nodes.iter().map(|n| n.on_critical_path).collect(),
-            projected_completion: case.projected_completion(),
-            earliest_feasible: feasibility.as_ref().map(|f| f.earliest),
-            bound_by: feasibility.as_ref().map(|f| f.bound_by),
-            now,
         }
     }
 
-    /// The version each request of the case is written at.
-    pub(crate) fn versions(&self) -> impl Iterator<Item = (RequestId, u64)> + '_ {
-        let to_u64 = |version: &i64| u64::try_from(*version).unwrap_or(0);
-        self.ids
-            .iter()
-            .zip(&self.versions)
-            .map(move |(id, version)| (RequestId::from_uuid(*id), to_u64(version)))
+    /// Several cases' rows, case after case.
+    fn concat<'a>(cases: impl IntoIterator<Item = &'a RequestColumns>) -> Self {
+        let mut all = Self::default();
+        for case in cases {
+            all.ids.extend_from_slice(&case.ids);
+            all.versions.extend_from_slice(&case.versions);
+            all.statuses.extend_from_slice(&case.statuses);
+            all.expected.extend_from_slice(&case.expected);
+            all.projected.extend_from_slice(&case.projected);
+            all.at_risk.extend_from_slice(&case.at_risk);
+            all.critical.extend_from_slice(&case.critical);
+        }
+        all
+    }
+
+    /// Binds the seven columns, in their order.
+    fn bind(self, query: chain_store::PgQuery<'_>) -> chain_store::PgQuery<'_> {
+        query
+            .bind(self.ids)
+            .bind(self.versions)
+            .bind(self.statuses)
+            .bind(self.expected)
+            .bind(self.projected)
+            .bind(self.at_risk)
+            .bind(self.critical)
     }
 }
 
@@ -599,13 +643,7 @@ pub(crate) fn cases_rider(cases: &[&CaseRows]) -> chain_store::Rider {
 
 /// The columns [`save_cases`] writes, in the order it binds them.
 struct SavedColumns {
-    ids: Vec<Uuid>,
-    versions: Vec<i64>,
-    statuses: Vec<&'static str>,
-    expected: Vec<DateTime<Utc>>,
-    projected: Vec<Option<DateTime<Utc>>>,
-    at_risk: Vec<bool>,
-    critical: Vec<bool>,
+    requests: RequestColumns,
     tickets: Vec<Uuid>,
     completions: Vec<Option<DateTime<Utc>>>,
     feasible: Vec<Option<DateTime<Utc>>>,
@@ -618,13 +656,7 @@ struct SavedColumns {
 impl SavedColumns {
     fn of(cases: &[&CaseRows]) -> Self {
         Self {
-            ids: of_requests(cases, |c| &c.ids),
-            versions: of_requests(cases, |c| &c.versions),
-            statuses: of_requests(cases, |c| &c.statuses),
-            expected: of_requests(cases, |c| &c.expected),
-            projected: of_requests(cases, |c| &c.projected),
-            at_risk: of_requests(cases, |c| &c.at_risk),
-            critical: of_requests(cases, |c| &c.critical),
+            requests: RequestColumns::concat(cases.iter().map(|c| &c.requests)),
             tickets: of_tickets(cases, |c| c.ticket),
             completions: of_tickets(cases, |c| c.projected_completion),
             feasible: of_tickets(cases, |c| c.earliest_feasible),
@@ -636,14 +668,8 @@ impl SavedColumns {
     }
 
     fn bind(self, query: chain_store::PgQuery<'_>) -> chain_store::PgQuery<'_> {
-        query
-            .bind(self.ids)
-            .bind(self.versions)
-            .bind(self.statuses)
-            .bind(self.expected)
-            .bind(self.projected)
-            .bind(self.at_risk)
-            .bind(self.critical)
+        self.requests
+            .bind(query)
             .bind(self.tickets)
             .bind(self.completions)
             .bind(self.feasible)
@@ -658,7 +684,7 @@ impl SavedColumns {
 async fn save_case(conn: &mut PgConnection, rows: &CaseRows) -> Result<(), sqlx::Error> {
     let bound = rows.bound_by;
     // One statement for both tables: a data-modifying WITH runs whether or not it is read.
-    sqlx::query(concat!(
+    let query = sqlx::query(concat!(
         "WITH ",
         update_case_requests!("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
         "
@@ -671,35 +697,24 @@ async fn save_case(conn: &mut PgConnection, rows: &CaseRows) -> Result<(), sqlx:
              updated_at)
          VALUES ($8, $9, $10, $11, $12, $13, $14)",
         upsert_ticket_chain!(),
-    ))
-    .bind(&rows.ids)
-    .bind(&rows.versions)
-    .bind(&rows.statuses)
-    .bind(&rows.expected)
-    .bind(&rows.projected)
-    .bind(&rows.at_risk)
-    .bind(&rows.critical)
-    // The ticket narrows the update to its case's rows through their index; joined on the
-    // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
-    // 2,000 requests).
-    .bind(rows.ticket)
-    .bind(rows.projected_completion)
-    .bind(rows.earliest_feasible)
-    .bind(bound.map(|l| l.request_id.as_uuid()))
-    .bind(bound.map(|l| l.provider.as_uuid()))
-    .bind(bound.map(|l| l.consumer.as_uuid()))
-    .bind(rows.now)
-    .execute(conn)
-    .await?;
+    ));
+    // A case has a few requests: copying their columns costs nothing beside the round trip.
+    rows.requests
+        .clone()
+        .bind(query)
+        // The ticket narrows the update to its case's rows through their index; joined on the
+        // array alone the planner expects 100 rows and scans the whole table (0.39 ms a call at
+        // 2,000 requests).
+        .bind(rows.ticket)
+        .bind(rows.projected_completion)
+        .bind(rows.earliest_feasible)
+        .bind(bound.map(|l| l.request_id.as_uuid()))
+        .bind(bound.map(|l| l.provider.as_uuid()))
+        .bind(bound.map(|l| l.consumer.as_uuid()))
+        .bind(rows.now)
+        .execute(conn)
+        .await?;
     Ok(())
-}
-
-/// One column of every request row of `cases`, case after case.
-fn of_requests<T: Clone>(cases: &[&CaseRows], column: impl Fn(&CaseRows) -> &[T]) -> Vec<T> {
-    cases
-        .iter()
-        .flat_map(|c| column(c).iter().cloned())
-        .collect()
 }
 
 /// One column of every ticket row of `cases`.
