@@ -36,6 +36,14 @@ pub struct ConsumerConfig {
     /// of its child, a ticket of its chain) never race each other. One lane (the default) applies everything in
     /// order; more lanes let a consumer keep up when many writers compete for the database.
     pub lanes: usize,
+    /// The least time between the starts of two batches that did not fill (zero, the default:
+    /// the next batch starts as soon as the last is applied). Pace a consumer that no caller
+    /// waits on (a read model, propagation): under load what arrives a few events at a time
+    /// is then applied in fewer, larger transactions, at the price of up to `pace` of
+    /// staleness. A full batch (a backlog) and a lone event after a quiet spell never wait. On
+    /// 2 cores at 2,000 request events/s, pacing the projectors by 50 ms cut PostgreSQL's CPU
+    /// by about a tenth (`tickets-bench`, README).
+    pub pace: Duration,
 }
 
 impl ConsumerConfig {
@@ -61,6 +69,7 @@ impl ConsumerConfig {
             max_ack_pending: 1_000,
             batch_size: 256,
             lanes: 1,
+            pace: Duration::ZERO,
         }
     }
 
@@ -68,6 +77,13 @@ impl ConsumerConfig {
     #[must_use]
     pub fn with_lanes(mut self, lanes: usize) -> Self {
         self.lanes = lanes.max(1);
+        self
+    }
+
+    /// These settings paced by `pace`; see [`ConsumerConfig::pace`].
+    #[must_use]
+    pub fn with_pace(mut self, pace: Duration) -> Self {
+        self.pace = pace;
         self
     }
 

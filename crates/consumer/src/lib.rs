@@ -11,7 +11,8 @@
 //! Messages that arrive together share a transaction: admitted in one statement when each is
 //! new and next in its stream, handled in order, then the handler's [`Handler::flush`] writes
 //! what they gathered (`Handler::Pending`) before the commit. Anything out of the ordinary
-//! sends the batch back to the message-by-message path above.
+//! sends the batch back to the message-by-message path above. A consumer nobody waits on may
+//! be paced ([`ConsumerConfig::pace`]) to apply in fewer, larger transactions.
 //!
 //! Ordering is per aggregate, so a consumer must receive whole aggregate streams: filter on
 //! `<root>.v1.<service>.<aggregate>.>` or wider, never on single event types.
@@ -22,6 +23,7 @@ mod error;
 mod handler;
 mod inbox;
 mod memory;
+mod pace;
 mod pending_counts;
 mod report;
 mod run;

@@ -2,6 +2,7 @@
 
 use crate::dead_letter::{Parked, park};
 use crate::inbox::{Admission, BatchAdmission, BatchRuns, admit};
+use crate::pace::Pacer;
 use crate::report;
 use crate::{ConsumerConfig, ConsumerError, Handler, HandlerError};
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -126,16 +127,21 @@ impl<H: Handler> EventConsumer<H> {
             return self.consume_in_lanes(messages, shutdown).await;
         }
         // Whatever has arrived is taken together, up to a batch; nothing waits for a batch to
-        // fill, so a lone event is applied as soon as it arrives.
+        // fill, so a lone event is applied as soon as it arrives (unless paced).
         let mut batches = messages.ready_chunks(self.config.batch_size.max(1));
+        let mut pacer = self.pacer();
         loop {
             let batch = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                next = batches.next() => next,
+                next = async {
+                    pacer.ready().await;
+                    batches.next().await
+                } => next,
             };
             let Some(batch) = batch else {
                 return Err(ConsumerError::JetStream("message stream ended".into()));
             };
+            pacer.started(batch.len());
             let mut failure = None;
             let mut delivered = Vec::with_capacity(batch.len());
             for item in batch {
@@ -149,6 +155,11 @@ impl<H: Handler> EventConsumer<H> {
                 return Err(failure);
             }
         }
+    }
+
+    /// Spaces this consumer's (or one lane's) batches by the configured pace.
+    fn pacer(&self) -> Pacer {
+        Pacer::new(self.config.pace, self.config.batch_size.max(1))
     }
 
     fn server_config(&self) -> pull::Config {
@@ -208,7 +219,13 @@ impl<H: Handler> EventConsumer<H> {
             |(index, mut receiver)| async move {
                 let queued = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
                 let mut batches = queued.ready_chunks(batch_size);
-                while let Some(batch) = batches.next().await {
+                let mut pacer = self.pacer();
+                loop {
+                    pacer.ready().await;
+                    let Some(batch) = batches.next().await else {
+                        break;
+                    };
+                    pacer.started(batch.len());
                     crate::pending_counts::in_lane(index, self.process_batch(&batch)).await?;
                 }
                 Ok::<(), ConsumerError>(())

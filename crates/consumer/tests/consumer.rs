@@ -487,6 +487,69 @@ async fn lanes_apply_cases_side_by_side_and_each_case_in_order() {
     assert!(stats.batches.load(Ordering::Relaxed) >= 1);
 }
 
+/// The pace of the paced tests: long beside publishing nine events, short beside a test.
+const PACE: Duration = Duration::from_secs(2);
+
+/// A paced consumer applies a lone event at once, then holds what arrives within the pace and
+/// applies it in one transaction.
+async fn a_paced_consumer_applies_what_arrives_within_its_pace_together(lanes: usize) {
+    let fx = Fixture::new().await;
+    let (shutdown, task, stats) = fx.start(fx.config().with_lanes(lanes).with_pace(PACE));
+    let event = |version| {
+        let mut event = envelope("paced", version, "test.Step");
+        event.correlation_id = "case".into();
+        event
+    };
+    fx.publish(&event(1)).await;
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(10),
+            async || fx.applied().await.len() == 1
+        )
+        .await,
+        "the first event is applied"
+    );
+    let first_seen = std::time::Instant::now();
+    for version in 2..=10 {
+        fx.publish(&event(version)).await;
+    }
+    assert!(
+        wait_until(
+            Duration::from_secs(15),
+            Duration::from_millis(10),
+            async || fx.applied().await.len() == 10
+        )
+        .await,
+        "every event is applied"
+    );
+    let waited = first_seen.elapsed();
+    shutdown.cancel();
+    task.await.expect("consumer stops");
+
+    let versions: Vec<i64> = fx.applied().await.into_iter().map(|(_, v, _)| v).collect();
+    assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "in order, once each");
+    assert_eq!(
+        stats.batches.load(Ordering::Relaxed),
+        1,
+        "the nine events that arrived within the pace went in one transaction"
+    );
+    assert!(
+        waited >= PACE / 2,
+        "they waited out the pace ({waited:?})"
+    );
+}
+
+#[tokio::test]
+async fn a_paced_consumer_batches_what_arrives_within_its_pace() {
+    a_paced_consumer_applies_what_arrives_within_its_pace_together(1).await;
+}
+
+#[tokio::test]
+async fn a_paced_lane_batches_what_arrives_within_its_pace() {
+    a_paced_consumer_applies_what_arrives_within_its_pace_together(2).await;
+}
+
 /// A handler that carries the batch's admission in a statement of its own, one that also
 /// counts the batch's events in `carried`: the statement's writes stand only when it admitted.
 #[derive(Default)]

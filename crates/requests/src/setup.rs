@@ -30,7 +30,7 @@ impl ServiceSetup for RequestsSetup {
         let projector = EventConsumer::new(
             runtime.pool().clone(),
             runtime.jetstream().clone(),
-            projector_config(runtime.layout()),
+            projector_config(runtime.layout()).with_pace(runtime.config().projector_pace),
             RequestsProjector::new(store.clone()),
         );
         runtime.spawn_background("projector", move |stop| projector.run(stop));

@@ -42,7 +42,7 @@ impl ServiceSetup for ScoringSetup {
             let consumer = EventConsumer::new(
                 pool.clone(),
                 js.clone(),
-                consumer_config(layout, store),
+                consumer_config(layout, store).with_pace(runtime.config().projector_pace),
                 ScoringProjector::new(store, self.config).waking(runtime.store().clone()),
             );
             let name = match store {

@@ -15,6 +15,7 @@
 //! | `METRICS_ADDR` | unset (no metrics endpoint); e.g. `0.0.0.0:9464` serves `GET /metrics` |
 //! | `IDEMPOTENCY_RETENTION_SECONDS` | 604800 (7 days: how long a retried command gets its first answer) |
 //! | `IDEMPOTENCY_SWEEP_SECONDS` | 600 (how often expired idempotency keys are deleted) |
+//! | `PROJECTOR_PACE_SECONDS` | 0.05 (least time between the starts of two projector transactions that did not fill a batch; 0 = none) |
 //!
 //! Empty values count as unset. Durations are seconds and may have a fraction (`0.5`).
 
@@ -38,6 +39,7 @@ const GRPC_MAX_MESSAGE_BYTES: &str = "GRPC_MAX_MESSAGE_BYTES";
 const METRICS_ADDR: &str = "METRICS_ADDR";
 const IDEMPOTENCY_RETENTION_SECONDS: &str = "IDEMPOTENCY_RETENTION_SECONDS";
 const IDEMPOTENCY_SWEEP_SECONDS: &str = "IDEMPOTENCY_SWEEP_SECONDS";
+const PROJECTOR_PACE_SECONDS: &str = "PROJECTOR_PACE_SECONDS";
 
 /// Everything one service process needs to know about its surroundings.
 ///
@@ -75,6 +77,10 @@ pub struct ServiceConfig {
     pub idempotency_retention: Duration,
     /// How often expired idempotency keys are deleted (`IDEMPOTENCY_SWEEP_SECONDS`).
     pub idempotency_sweep_every: Duration,
+    /// How the service's projector paces its transactions (`PROJECTOR_PACE_SECONDS`; see
+    /// `chain_consumer::ConsumerConfig::pace`): no caller waits on a read model, so under load
+    /// it applies what arrives meanwhile together, in fewer transactions.
+    pub projector_pace: Duration,
 }
 
 impl ServiceConfig {
@@ -94,6 +100,7 @@ impl ServiceConfig {
             metrics_addr: None,
             idempotency_retention: Duration::from_secs(7 * 24 * 60 * 60),
             idempotency_sweep_every: Duration::from_secs(10 * 60),
+            projector_pace: Duration::from_millis(50),
         }
     }
 
@@ -166,6 +173,9 @@ impl ServiceConfig {
         if let Some(seconds) = var(IDEMPOTENCY_SWEEP_SECONDS) {
             config.idempotency_sweep_every = positive_seconds(IDEMPOTENCY_SWEEP_SECONDS, seconds)?;
         }
+        if let Some(seconds) = var(PROJECTOR_PACE_SECONDS) {
+            config.projector_pace = seconds_setting(PROJECTOR_PACE_SECONDS, seconds)?;
+        }
         if let Some(bytes) = var(GRPC_MAX_MESSAGE_BYTES) {
             config.max_message_bytes = positive(GRPC_MAX_MESSAGE_BYTES, bytes)?;
         }
@@ -189,6 +199,7 @@ impl fmt::Debug for ServiceConfig {
             .field("metrics_addr", &self.metrics_addr)
             .field("idempotency_retention", &self.idempotency_retention)
             .field("idempotency_sweep_every", &self.idempotency_sweep_every)
+            .field("projector_pace", &self.projector_pace)
             .finish()
     }
 }
@@ -300,6 +311,7 @@ mod tests {
                 Duration::from_secs(7 * 24 * 3600)
             );
             assert_eq!(config.idempotency_sweep_every, Duration::from_secs(600));
+            assert_eq!(config.projector_pace, Duration::from_millis(50));
         }
     }
 
@@ -319,6 +331,7 @@ mod tests {
                 ("GRPC_MAX_MESSAGE_BYTES", "65536"),
                 ("IDEMPOTENCY_RETENTION_SECONDS", "86400"),
                 ("IDEMPOTENCY_SWEEP_SECONDS", "30"),
+                ("PROJECTOR_PACE_SECONDS", "0"),
                 ("UNRELATED", "ignored"),
             ],
         )
@@ -333,6 +346,7 @@ mod tests {
         assert_eq!(config.max_message_bytes, 65_536);
         assert_eq!(config.idempotency_retention, Duration::from_secs(86_400));
         assert_eq!(config.idempotency_sweep_every, Duration::from_secs(30));
+        assert_eq!(config.projector_pace, Duration::ZERO);
     }
 
     #[test]
@@ -347,6 +361,7 @@ mod tests {
             ("GRPC_MAX_MESSAGE_BYTES", "1MiB"),
             ("IDEMPOTENCY_RETENTION_SECONDS", "a week"),
             ("IDEMPOTENCY_SWEEP_SECONDS", "0"),
+            ("PROJECTOR_PACE_SECONDS", "-0.05"),
         ] {
             let error = config(
                 ChainService::Requests,

@@ -42,7 +42,7 @@ impl ServiceSetup for TicketsSetup {
         let projector = EventConsumer::new(
             runtime.pool().clone(),
             runtime.jetstream().clone(),
-            projector_config(runtime.layout()),
+            projector_config(runtime.layout()).with_pace(runtime.config().projector_pace),
             TicketsProjector::new(store.clone()),
         );
         runtime.spawn_background("projector", move |stop| projector.run(stop));
