@@ -40,8 +40,8 @@ impl Pacer {
     /// Records that a batch of `len` messages starts now: one that did not fill leaves the
     /// next to wait out the pace; a full one, a sign of a backlog, does not.
     pub(crate) fn started(&mut self, len: usize) {
-        self.next = (!self.pace.is_zero() && len < self.batch_size)
-            .then(|| Instant::now() + self.pace);
+        self.next =
+            (!self.pace.is_zero() && len < self.batch_size).then(|| Instant::now() + self.pace);
     }
 }
 

@@ -528,16 +528,17 @@ async fn a_paced_consumer_applies_what_arrives_within_its_pace_together(lanes: u
     task.await.expect("consumer stops");
 
     let versions: Vec<i64> = fx.applied().await.into_iter().map(|(_, v, _)| v).collect();
-    assert_eq!(versions, (1..=10).collect::<Vec<_>>(), "in order, once each");
+    assert_eq!(
+        versions,
+        (1..=10).collect::<Vec<_>>(),
+        "in order, once each"
+    );
     assert_eq!(
         stats.batches.load(Ordering::Relaxed),
         1,
         "the nine events that arrived within the pace went in one transaction"
     );
-    assert!(
-        waited >= PACE / 2,
-        "they waited out the pace ({waited:?})"
-    );
+    assert!(waited >= PACE / 2, "they waited out the pace ({waited:?})");
 }
 
 #[tokio::test]
