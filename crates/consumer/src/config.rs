@@ -41,8 +41,8 @@ pub struct ConsumerConfig {
     /// waits on (a read model, propagation): under load what arrives a few events at a time
     /// is then applied in fewer, larger transactions, at the price of up to `pace` of
     /// staleness. A full batch (a backlog) and a lone event after a quiet spell never wait. On
-    /// 2 cores at 2,000 request events/s, pacing the projectors by 50 ms cut PostgreSQL's CPU
-    /// by about a tenth (`tickets-bench`, README).
+    /// 2 cores, pacing the projectors by 50 ms cut PostgreSQL's CPU by a sixth at 2,000
+    /// request events/s and by two fifths at 200/s (`tickets-bench`, README).
     pub pace: Duration,
 }
 

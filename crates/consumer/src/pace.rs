@@ -4,8 +4,10 @@
 //! A busy stream arriving a few events at a time would otherwise cost a transaction (begin,
 //! admission, the handler's reads and flush, commit, acks) for every few events. A paced
 //! consumer starts its next batch no sooner than [`ConsumerConfig::pace`] after the last one
-//! started, so what arrives meanwhile is applied together. It never waits after a full batch (a
-//! backlog drains at full speed) nor after a quiet spell (a lone event is applied at once).
+//! started, so what arrives meanwhile is applied together. It never waits while there is a
+//! backlog (a full batch, or a batch's worth still on the server: the client holds fewer
+//! messages than a batch, so a backlog drains at full speed) nor after a quiet spell (a lone
+//! event is applied at once).
 //!
 //! [`ConsumerConfig::pace`]: crate::ConsumerConfig::pace
 
@@ -37,11 +39,13 @@ impl Pacer {
         }
     }
 
-    /// Records that a batch of `len` messages starts now: one that did not fill leaves the
-    /// next to wait out the pace; a full one, a sign of a backlog, does not.
-    pub(crate) fn started(&mut self, len: usize) {
-        self.next =
-            (!self.pace.is_zero() && len < self.batch_size).then(|| Instant::now() + self.pace);
+    /// Records that a batch of `len` messages starts now, with `pending` more on the server
+    /// (its last message's count): the next waits out the pace unless the batch filled or a
+    /// batch's worth is waiting, signs of a backlog.
+    pub(crate) fn started(&mut self, len: usize, pending: u64) {
+        let backlog = len >= self.batch_size
+            || usize::try_from(pending).map_or(true, |pending| pending >= self.batch_size);
+        self.next = (!self.pace.is_zero() && !backlog).then(|| Instant::now() + self.pace);
     }
 }
 
@@ -57,19 +61,22 @@ mod tests {
         let start = Instant::now();
         pacer.ready().await;
         assert_eq!(Instant::now(), start, "the first batch starts at once");
-        pacer.started(3);
+        pacer.started(3, 3);
         pacer.ready().await;
         assert_eq!(Instant::now(), start + PACE);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn after_a_full_batch_or_without_a_pace_nothing_waits() {
+    async fn with_a_backlog_or_without_a_pace_nothing_waits() {
         let mut full = Pacer::new(PACE, 4);
+        let mut behind = Pacer::new(PACE, 4);
         let mut unpaced = Pacer::new(Duration::ZERO, 4);
         let start = Instant::now();
-        full.started(4);
+        full.started(4, 0);
         full.ready().await;
-        unpaced.started(1);
+        behind.started(2, 4);
+        behind.ready().await;
+        unpaced.started(1, 0);
         unpaced.ready().await;
         assert_eq!(Instant::now(), start);
     }
@@ -77,7 +84,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_batch_after_a_quiet_spell_starts_at_once() {
         let mut pacer = Pacer::new(PACE, 4);
-        pacer.started(1);
+        pacer.started(1, 0);
         tokio::time::sleep(PACE * 3).await;
         let quiet = Instant::now();
         pacer.ready().await;

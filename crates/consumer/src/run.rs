@@ -67,6 +67,13 @@ enum Batch {
     StoppedAt(usize),
 }
 
+/// How many messages the server still holds for this consumer after `message` (none known: 0).
+fn pending_after(message: Option<&jetstream::Message>) -> u64 {
+    message
+        .and_then(|message| message.info().ok())
+        .map_or(0, |info| info.pending)
+}
+
 /// A message waiting for an earlier event of its stream is parked only after this many times the
 /// deliveries a failing one gets: the earlier event may itself be going through its retries.
 const GAP_PATIENCE: i64 = 4;
@@ -141,7 +148,8 @@ impl<H: Handler> EventConsumer<H> {
             let Some(batch) = batch else {
                 return Err(ConsumerError::JetStream("message stream ended".into()));
             };
-            pacer.started(batch.len());
+            let last = batch.last().and_then(|item| item.as_ref().ok());
+            pacer.started(batch.len(), pending_after(last));
             let mut failure = None;
             let mut delivered = Vec::with_capacity(batch.len());
             for item in batch {
@@ -225,7 +233,7 @@ impl<H: Handler> EventConsumer<H> {
                     let Some(batch) = batches.next().await else {
                         break;
                     };
-                    pacer.started(batch.len());
+                    pacer.started(batch.len(), pending_after(batch.last()));
                     crate::pending_counts::in_lane(index, self.process_batch(&batch)).await?;
                 }
                 Ok::<(), ConsumerError>(())
