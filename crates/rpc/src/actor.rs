@@ -1,10 +1,10 @@
-//! Who is calling: the [`Caller`] of an RPC, read from the gRPC metadata entry
-//! `x-chain-actor`, which holds either a team id (a UUID) or a service name
-//! (`requests-svc`, `tickets-svc`, `scoring-svc`, …).
+//! Who is calling: the [`Caller`] of an RPC, a team (by its id) or a service (by its name:
+//! `requests-svc`, `tickets-svc`, `scoring-svc`, …).
 //!
-//! This is a stand-in for real authentication: any client can claim any identity. mTLS will
-//! replace it (the caller then comes from the verified client certificate). Services only
-//! ever ask [`Caller::of`] for the caller, so that swap stays inside this module.
+//! Over mutual TLS the caller is who the verified client certificate names (its SPIFFE ID, see
+//! [`crate::certificate`]); a metadata entry `x-chain-actor` may only repeat it. Over plaintext
+//! (development, or a mesh that terminates TLS in a sidecar) the caller is what that entry
+//! claims, which any client can fake. Services only ever ask [`Caller::of`] for the caller.
 //!
 //! A missing or malformed actor is `UNAUTHENTICATED`; a well-formed actor that may not do
 //! what it asks (a service where a team must act, a team that is not the provider) is
@@ -16,7 +16,7 @@ use chain_domain::ids::TeamId;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Status};
 
-use crate::status;
+use crate::{certificate, status};
 
 /// The metadata entry holding the caller's identity.
 pub const ACTOR_METADATA_KEY: &str = "x-chain-actor";
@@ -34,9 +34,32 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// The caller of `request`.
+    /// The caller of `request`: the one its client certificate names when it came over TLS,
+    /// else the one its metadata names.
     pub fn of<T>(request: &Request<T>) -> Result<Self, Status> {
-        Self::from_metadata(request.metadata())
+        match request.peer_certs() {
+            Some(chain) => {
+                Self::certified(chain.first().map(|der| der.as_ref()), request.metadata())
+            }
+            None => Self::from_metadata(request.metadata()),
+        }
+    }
+
+    /// The caller the client certificate `der` names (the chain's leaf, verified by the TLS
+    /// handshake); `UNAUTHENTICATED` when there is none, it names nobody, or `metadata` claims
+    /// someone else.
+    pub fn certified(der: Option<&[u8]>, metadata: &MetadataMap) -> Result<Self, Status> {
+        let der = der.ok_or_else(|| status::unauthenticated("no client certificate"))?;
+        let caller = certificate::caller_in(der)?;
+        if metadata.contains_key(ACTOR_METADATA_KEY) {
+            let claimed = Self::from_metadata(metadata)?;
+            if claimed != caller {
+                return Err(status::unauthenticated(format!(
+                    "{ACTOR_METADATA_KEY} names {claimed}, but the client certificate names {caller}"
+                )));
+            }
+        }
+        Ok(caller)
     }
 
     /// The caller named in `metadata`; `UNAUTHENTICATED` when the entry is missing or
@@ -157,5 +180,24 @@ mod tests {
         assert_eq!(Caller::from_metadata(&metadata).expect("parses"), caller);
         let request = Request::from_parts(metadata, tonic::Extensions::default(), ());
         assert_eq!(Caller::of(&request).expect("parses"), caller);
+    }
+
+    #[test]
+    fn over_tls_the_certificate_names_the_caller_and_the_metadata_may_only_repeat_it() {
+        let pki = chain_testkit::TestPki::new();
+        let certificate = pki.client("spiffe://chain.test/service/tickets-svc").der;
+        let service = Caller::Service("tickets-svc".to_owned());
+        let certified = |metadata: &MetadataMap| Caller::certified(Some(&certificate), metadata);
+        assert_eq!(certified(&MetadataMap::new()).expect("no claim"), service);
+        assert_eq!(
+            certified(&with_actor("tickets-svc")).expect("the same claim"),
+            service
+        );
+        for other in [TEAM, "requests-svc", "Not An Actor"] {
+            let refused = certified(&with_actor(other)).expect_err(other);
+            assert_eq!(refused.code(), Code::Unauthenticated, "{other}");
+        }
+        let anonymous = Caller::certified(None, &with_actor("tickets-svc")).expect_err("none");
+        assert_eq!(anonymous.code(), Code::Unauthenticated);
     }
 }

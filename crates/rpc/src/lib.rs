@@ -15,6 +15,7 @@
 //! - [`watch`]: the loop of the `Watch*` streams, from the service's log to the client.
 
 pub mod actor;
+pub mod certificate;
 pub mod clock;
 pub mod field;
 pub mod history;

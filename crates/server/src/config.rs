@@ -15,12 +15,13 @@
 //! | `METRICS_ADDR` | unset (no metrics endpoint); e.g. `0.0.0.0:9464` serves `GET /metrics` |
 //! | `IDEMPOTENCY_RETENTION_SECONDS` | 604800 (7 days: how long a retried command gets its first answer) |
 //! | `IDEMPOTENCY_SWEEP_SECONDS` | 600 (how often expired idempotency keys are deleted) |
+//! | `TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE` | unset (plaintext); all three set: mutual TLS, the caller named by its certificate |
 //! | `PROJECTOR_PACE_SECONDS` | 0.05 (least time between the starts of two projector transactions that did not fill a batch; 0 = none) |
 //!
 //! Empty values count as unset. Durations are seconds and may have a fraction (`0.5`).
 
 use crate::endpoint::without_user_info;
-use crate::{ChainService, ConfigError};
+use crate::{ChainService, ConfigError, TlsFiles};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -40,6 +41,12 @@ const METRICS_ADDR: &str = "METRICS_ADDR";
 const IDEMPOTENCY_RETENTION_SECONDS: &str = "IDEMPOTENCY_RETENTION_SECONDS";
 const IDEMPOTENCY_SWEEP_SECONDS: &str = "IDEMPOTENCY_SWEEP_SECONDS";
 const PROJECTOR_PACE_SECONDS: &str = "PROJECTOR_PACE_SECONDS";
+const TLS_CERT_FILE: &str = "TLS_CERT_FILE";
+const TLS_KEY_FILE: &str = "TLS_KEY_FILE";
+const TLS_CLIENT_CA_FILE: &str = "TLS_CLIENT_CA_FILE";
+/// What the three TLS variables are for, when only some are set.
+const TLS_HINT: &str = "mutual TLS needs all three of TLS_CERT_FILE, TLS_KEY_FILE and \
+                        TLS_CLIENT_CA_FILE (the service's certificate, its key, the callers' CA)";
 
 /// Everything one service process needs to know about its surroundings.
 ///
@@ -81,6 +88,9 @@ pub struct ServiceConfig {
     /// `chain_consumer::ConsumerConfig::pace`): no caller waits on a read model, so under load
     /// it applies what arrives meanwhile together, in fewer transactions.
     pub projector_pace: Duration,
+    /// Mutual TLS on the gRPC port (`TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE`);
+    /// `None` serves plaintext.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServiceConfig {
@@ -101,6 +111,7 @@ impl ServiceConfig {
             idempotency_retention: Duration::from_secs(7 * 24 * 60 * 60),
             idempotency_sweep_every: Duration::from_secs(10 * 60),
             projector_pace: Duration::from_millis(50),
+            tls: None,
         }
     }
 
@@ -176,6 +187,11 @@ impl ServiceConfig {
         if let Some(seconds) = var(PROJECTOR_PACE_SECONDS) {
             config.projector_pace = seconds_setting(PROJECTOR_PACE_SECONDS, seconds)?;
         }
+        config.tls = tls_files(
+            var(TLS_CERT_FILE),
+            var(TLS_KEY_FILE),
+            var(TLS_CLIENT_CA_FILE),
+        )?;
         if let Some(bytes) = var(GRPC_MAX_MESSAGE_BYTES) {
             config.max_message_bytes = positive(GRPC_MAX_MESSAGE_BYTES, bytes)?;
         }
@@ -200,7 +216,34 @@ impl fmt::Debug for ServiceConfig {
             .field("idempotency_retention", &self.idempotency_retention)
             .field("idempotency_sweep_every", &self.idempotency_sweep_every)
             .field("projector_pace", &self.projector_pace)
+            .field("tls", &self.tls)
             .finish()
+    }
+}
+
+/// The TLS files: all three or none.
+fn tls_files(
+    cert: Option<&str>,
+    key: Option<&str>,
+    client_ca: Option<&str>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key, client_ca) {
+        (None, None, None) => Ok(None),
+        (Some(cert), Some(key), Some(client_ca)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: client_ca.into(),
+        })),
+        (cert, key, _) => Err(ConfigError::Missing {
+            name: if cert.is_none() {
+                TLS_CERT_FILE
+            } else if key.is_none() {
+                TLS_KEY_FILE
+            } else {
+                TLS_CLIENT_CA_FILE
+            },
+            hint: TLS_HINT,
+        }),
     }
 }
 
@@ -371,6 +414,38 @@ mod tests {
             assert!(
                 matches!(&error, ConfigError::Invalid { name: n, value: v, .. } if *n == name && v == value),
                 "{name}={value}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mutual_tls_takes_all_three_files_or_none() {
+        let files = [
+            ("TLS_CERT_FILE", "/tls/tls.crt"),
+            ("TLS_KEY_FILE", "/tls/tls.key"),
+            ("TLS_CLIENT_CA_FILE", "/tls/ca.crt"),
+        ];
+        let with = |set: &[(&'static str, &'static str)]| {
+            let mut vars = vec![("DATABASE_URL", DB)];
+            vars.extend_from_slice(set);
+            config(ChainService::Tickets, &vars)
+        };
+        assert_eq!(with(&[]).expect("plaintext").tls, None);
+        assert_eq!(
+            with(&files).expect("mutual TLS").tls,
+            Some(TlsFiles {
+                cert: "/tls/tls.crt".into(),
+                key: "/tls/tls.key".into(),
+                client_ca: "/tls/ca.crt".into(),
+            })
+        );
+        for missing in 0..files.len() {
+            let mut set = files.to_vec();
+            let (name, _) = set.remove(missing);
+            let error = with(&set).expect_err("two of three");
+            assert!(
+                matches!(&error, ConfigError::Missing { name: n, .. } if *n == name),
+                "{error:?}"
             );
         }
     }

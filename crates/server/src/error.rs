@@ -102,6 +102,15 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A mutual TLS file (`TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE`) could not be read.
+    #[error("cannot read the TLS file {path}")]
+    TlsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The SIGTERM/SIGINT handlers could not be installed.
     #[error("cannot install the SIGTERM/SIGINT handlers")]
     Signals(#[source] std::io::Error),

@@ -10,7 +10,8 @@
 //!    inbox's migrations, connects NATS, makes sure the service's stream exists, and starts the
 //!    outbox relay.
 //! 3. [`ServiceRuntime::serve`] serves the caller's [`Routes`](tonic::service::Routes) beside
-//!    `grpc.health.v1` and server reflection (v1 and v1alpha), with a trace span per request.
+//!    `grpc.health.v1` and server reflection (v1 and v1alpha), with a trace span per request,
+//!    over mutual TLS when the TLS files are configured ([`MutualTls`]).
 //! 4. On SIGTERM or SIGINT ([`Shutdown`]) health turns NOT_SERVING, the server keeps answering for
 //!    a short grace so load balancers notice, then stops accepting and drains in-flight calls up
 //!    to the drain timeout; last, the background tasks (the relay, consumers) are cancelled and
@@ -30,6 +31,7 @@ mod runtime;
 mod serve;
 mod setup;
 mod shutdown;
+mod tls;
 
 pub use chain_service::ChainService;
 pub use config::ServiceConfig;
@@ -38,3 +40,4 @@ pub use runtime::{BACKGROUND_STOP_TIMEOUT, ServiceRuntime, connect_store, migrat
 pub use serve::{ServeOptions, serve_grpc};
 pub use setup::{NoDomainService, ServiceSetup};
 pub use shutdown::Shutdown;
+pub use tls::{MutualTls, TlsFiles};

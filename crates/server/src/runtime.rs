@@ -3,7 +3,7 @@
 
 use crate::endpoint::{describe_database, describe_nats};
 use crate::key_retention;
-use crate::{ServeError, ServeOptions, ServiceConfig, Shutdown, StartError, serve_grpc};
+use crate::{MutualTls, ServeError, ServeOptions, ServiceConfig, Shutdown, StartError, serve_grpc};
 use async_nats::jetstream;
 use chain_bus::{BusLayout, Publisher, ensure_stream};
 use chain_relay::{Relay, RelayConfig, RelayStats};
@@ -36,6 +36,7 @@ pub struct ServiceRuntime {
     jetstream: jetstream::Context,
     layout: BusLayout,
     relay_stats: Arc<RelayStats>,
+    tls: Option<MutualTls>,
     background: CancellationToken,
     tasks: TaskTracker,
 }
@@ -44,8 +45,13 @@ impl ServiceRuntime {
     /// Connects the pool and runs the event store's and the consumer inbox's migrations,
     /// connects NATS and makes sure the service's stream exists, then starts the outbox relay.
     ///
-    /// Fails with an error naming PostgreSQL or NATS and where it was looked for.
+    /// Fails with an error naming PostgreSQL or NATS and where it was looked for, or the TLS
+    /// file it could not read.
     pub async fn start(config: ServiceConfig) -> Result<Self, StartError> {
+        let tls = match &config.tls {
+            Some(files) => Some(MutualTls::load(files).await?),
+            None => None,
+        };
         let (store, database_at) = connect_store(&config).await?;
         migrate_store(&store, &database_at).await?;
 
@@ -84,6 +90,7 @@ impl ServiceRuntime {
         );
         let runtime = Self {
             relay_stats: relay.stats(),
+            tls,
             config,
             store,
             database_at,
@@ -188,13 +195,11 @@ impl ServiceRuntime {
         routes: Routes,
         shutdown: Shutdown,
     ) -> Result<(), ServeError> {
-        let served = serve_grpc(
-            listener,
-            routes,
-            ServeOptions::for_config(&self.config),
-            shutdown,
-        )
-        .await;
+        let options = ServeOptions {
+            tls: self.tls.clone(),
+            ..ServeOptions::for_config(&self.config)
+        };
+        let served = serve_grpc(listener, routes, options, shutdown).await;
         self.stop_background(BACKGROUND_STOP_TIMEOUT).await;
         served
     }

@@ -3,7 +3,7 @@
 //! away before in-flight calls are drained.
 
 use crate::rpc_metrics::RpcMetricsLayer;
-use crate::{ServeError, ServiceConfig, Shutdown};
+use crate::{MutualTls, ServeError, ServiceConfig, Shutdown};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,15 +25,19 @@ pub struct ServeOptions {
     pub unready_grace: Duration,
     /// The longest wait for in-flight calls once the listener closed.
     pub drain_timeout: Duration,
+    /// Mutual TLS, required of every connection; `None` serves plaintext.
+    pub tls: Option<MutualTls>,
 }
 
 impl ServeOptions {
-    /// The options of the service `config` describes.
+    /// The options of the service `config` describes, without TLS (its files are read at
+    /// start: [`crate::ServiceRuntime::start`]).
     pub fn for_config(config: &ServiceConfig) -> Self {
         Self {
             health_names: vec![config.service.grpc_service_name().to_owned()],
             unready_grace: config.unready_grace,
             drain_timeout: config.drain_timeout,
+            tls: None,
         }
     }
 }
@@ -43,7 +47,8 @@ impl ServeOptions {
 /// Beside `routes` it serves `grpc.health.v1` (`""` and every name of
 /// [`ServeOptions::health_names`] SERVING) and server reflection v1 and v1alpha over the
 /// `customerchain.v1` contracts and the health service. Paths nobody serves answer
-/// `UNIMPLEMENTED`. Each call runs in a span continuing the caller's W3C trace (health and
+/// `UNIMPLEMENTED`. With [`ServeOptions::tls`] every connection must present a client
+/// certificate the configured CA issued. Each call runs in a span continuing the caller's W3C trace (health and
 /// reflection calls are not traced: probes would flood the traces).
 ///
 /// When `shutdown` is requested: every health name turns NOT_SERVING; calls are still accepted
@@ -71,6 +76,7 @@ pub async fn serve_grpc(
         health_names,
         unready_grace,
         drain_timeout,
+        tls,
     } = options;
     // The listener closes when `closing` completes; `draining` marks that moment, from which the
     // drain timeout runs.
@@ -97,7 +103,13 @@ pub async fn serve_grpc(
     }
     report(&reporter, &health_names, ServingStatus::Serving).await;
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = &tls {
+        builder = builder
+            .tls_config(tls.server_config())
+            .map_err(ServeError::Transport)?;
+    }
+    let server = builder
         .trace_fn(call_span)
         .layer(RpcMetricsLayer)
         .add_routes(routes)

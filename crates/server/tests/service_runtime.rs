@@ -1,10 +1,12 @@
 //! A service runtime and its gRPC server against real PostgreSQL and real NATS: readiness over
 //! `grpc.health.v1`, the contracts over reflection, the relay publishing, the shutdown sequence,
-//! and start-up errors that name the dependency out of reach.
+//! start-up errors that name the dependency out of reach, and mutual TLS.
 
 use chain_server::{ChainService, ServiceConfig, ServiceRuntime, Shutdown, StartError};
 use chain_store::{EventMetadata, Idempotency, NewEvent, StreamId};
-use chain_testkit::{NatsRoot, TestDatabase, free_port, nats_url, wait_until};
+use chain_testkit::{
+    NatsRoot, TestDatabase, TestPki, free_port, nats_url, tls_channel, wait_until,
+};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -448,4 +450,75 @@ async fn start_names_postgres_when_it_is_out_of_reach() {
         "{message}"
     );
     assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
+}
+
+/// The health of the whole server over `channel`.
+async fn overall_health(channel: Channel) -> Result<ServingStatus, tonic::Status> {
+    health(&mut HealthClient::new(channel), "").await
+}
+
+#[tokio::test]
+async fn over_mutual_tls_only_a_client_the_ca_certified_is_served() {
+    let db = TestDatabase::create().await;
+    let root = NatsRoot::unique();
+    let pki = TestPki::new();
+    let settings = pki.server_settings();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = ServiceRuntime::start(config(&db, &root, &settings))
+        .await
+        .expect("the runtime starts with its TLS files");
+    let served = serve(runtime).await;
+
+    let certified = pki.client("spiffe://chain.test/service/chainctl");
+    let channel = tls_channel(served.addr, pki.client_tls(Some(&certified)))
+        .await
+        .expect("a certified client connects");
+    assert_eq!(
+        overall_health(channel).await.expect("answered"),
+        ServingStatus::Serving
+    );
+
+    // Refused at the handshake, which a client may only notice at its first call.
+    let foreign = TestPki::new().client("spiffe://chain.test/service/chainctl");
+    for (who, tls) in [
+        ("no client certificate", pki.client_tls(None)),
+        ("another CA's certificate", pki.client_tls(Some(&foreign))),
+    ] {
+        let answered = match tls_channel(served.addr, tls).await {
+            Ok(channel) => overall_health(channel).await.is_ok(),
+            Err(_) => false,
+        };
+        assert!(!answered, "{who} is refused");
+    }
+    let plaintext = match Endpoint::from_shared(format!("http://{}", served.addr))
+        .expect("a valid endpoint")
+        .connect()
+        .await
+    {
+        Ok(channel) => overall_health(channel).await.is_ok(),
+        Err(_) => false,
+    };
+    assert!(!plaintext, "plaintext is refused");
+    served.shutdown.trigger();
+}
+
+#[tokio::test]
+async fn an_unreadable_tls_file_is_named_at_start() {
+    let db = TestDatabase::create().await;
+    let root = NatsRoot::unique();
+    let pki = TestPki::new();
+    let mut settings = pki.server_settings();
+    settings[1].1 = "/nonexistent/server.key".to_owned();
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let error = ServiceRuntime::start(config(&db, &root, &settings))
+        .await
+        .expect_err("the key is missing");
+    assert!(
+        matches!(&error, StartError::TlsFile { path, .. } if path.ends_with("server.key")),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("/nonexistent/server.key"),
+        "{error}"
+    );
 }

@@ -8,8 +8,8 @@
 //!   shared server at [`nats_url`];
 //! - an [`OwnNatsServer`] when the test kills, restarts or wipes NATS, so the shared server is never
 //!   disturbed;
-//! - [`wait_until`] for "eventually" assertions, [`free_port`] for anything that must listen, and
-//!   [`serve`] for the gRPC service under test.
+//! - [`wait_until`] for "eventually" assertions, [`free_port`] for anything that must listen,
+//!   [`serve`] for the gRPC service under test, and a [`TestPki`] for one served over mutual TLS.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -47,6 +47,7 @@ mod eventually;
 mod grpc;
 mod nats_root;
 mod nats_server;
+mod pki;
 mod ports;
 
 pub use database::{DEFAULT_DATABASE_URL, TestDatabase, database_url};
@@ -55,4 +56,5 @@ pub use eventually::wait_until;
 pub use grpc::{channel, serve};
 pub use nats_root::{DEFAULT_NATS_URL, NatsRoot, nats_url};
 pub use nats_server::OwnNatsServer;
+pub use pki::{IssuedPem, SERVER_NAME, TestPki, tls_channel};
 pub use ports::free_port;

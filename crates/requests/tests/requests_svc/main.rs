@@ -5,5 +5,6 @@ mod bad_input;
 mod deadlines;
 mod harness;
 mod lifecycle;
+mod mutual_tls;
 mod propagation;
 mod replicas;
