@@ -2,7 +2,8 @@
 # scripts/check-deploy.sh: validates the deployment files without a container engine or a
 # cluster: every kustomize overlay builds (kubectl kustomize, offline) and docker-compose.yml
 # parses, and both keep the promises the services rely on (gRPC probes on every Deployment, a
-# termination grace longer than preStop + drain, one database per service).
+# termination grace longer than preStop + drain, one database per service, and over mutual TLS
+# probes on the plaintext health port and the TLS files mounted).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,6 +39,17 @@ for d in deployments:
     assert "grpc" in container["livenessProbe"], d["metadata"]["name"] + ": gRPC liveness probe"
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert spec["terminationGracePeriodSeconds"] > pre_stop + 10 + 1, "grace > preStop + drain"
+    # Over mutual TLS the probes (which speak no TLS) must ask the plaintext health port, and
+    # the TLS files must be mounted where the settings point.
+    settings = {k: v for m in docs if m["kind"] == "ConfigMap" for k, v in m.get("data", {}).items()}
+    if "TLS_CERT_FILE" in settings:
+        name = d["metadata"]["name"]
+        health_port = int(settings["HEALTH_LISTEN_ADDR"].rsplit(":", 1)[1])
+        for probe in ("readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == health_port, name + ": " + probe + " on the health port"
+        mounts = [m["mountPath"] for m in container.get("volumeMounts", [])]
+        for key in ("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS_CLIENT_CA_FILE"):
+            assert any(settings[key].startswith(m + "/") for m in mounts), name + ": " + key + " mounted"
 '
     echo "check-deploy: $overlay ok"
 done

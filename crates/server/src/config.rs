@@ -16,6 +16,7 @@
 //! | `IDEMPOTENCY_RETENTION_SECONDS` | 604800 (7 days: how long a retried command gets its first answer) |
 //! | `IDEMPOTENCY_SWEEP_SECONDS` | 600 (how often expired idempotency keys are deleted) |
 //! | `TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE` | unset (plaintext); all three set: mutual TLS, the caller named by its certificate |
+//! | `HEALTH_LISTEN_ADDR` | unset; e.g. `0.0.0.0:50061` also serves `grpc.health.v1` alone, in plaintext, for probes that speak no TLS |
 //! | `PROJECTOR_PACE_SECONDS` | 0.05 (least time between the starts of two projector transactions that did not fill a batch; 0 = none) |
 //!
 //! Empty values count as unset. Durations are seconds and may have a fraction (`0.5`).
@@ -41,6 +42,7 @@ const METRICS_ADDR: &str = "METRICS_ADDR";
 const IDEMPOTENCY_RETENTION_SECONDS: &str = "IDEMPOTENCY_RETENTION_SECONDS";
 const IDEMPOTENCY_SWEEP_SECONDS: &str = "IDEMPOTENCY_SWEEP_SECONDS";
 const PROJECTOR_PACE_SECONDS: &str = "PROJECTOR_PACE_SECONDS";
+const HEALTH_LISTEN_ADDR: &str = "HEALTH_LISTEN_ADDR";
 const TLS_CERT_FILE: &str = "TLS_CERT_FILE";
 const TLS_KEY_FILE: &str = "TLS_KEY_FILE";
 const TLS_CLIENT_CA_FILE: &str = "TLS_CLIENT_CA_FILE";
@@ -91,6 +93,9 @@ pub struct ServiceConfig {
     /// Mutual TLS on the gRPC port (`TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE`);
     /// `None` serves plaintext.
     pub tls: Option<TlsFiles>,
+    /// Where `grpc.health.v1` alone is also served in plaintext (`HEALTH_LISTEN_ADDR`), for
+    /// probes that speak no TLS; unset serves health only on `listen_addr`.
+    pub health_addr: Option<SocketAddr>,
 }
 
 impl ServiceConfig {
@@ -112,6 +117,7 @@ impl ServiceConfig {
             idempotency_sweep_every: Duration::from_secs(10 * 60),
             projector_pace: Duration::from_millis(50),
             tls: None,
+            health_addr: None,
         }
     }
 
@@ -187,6 +193,13 @@ impl ServiceConfig {
         if let Some(seconds) = var(PROJECTOR_PACE_SECONDS) {
             config.projector_pace = seconds_setting(PROJECTOR_PACE_SECONDS, seconds)?;
         }
+        if let Some(addr) = var(HEALTH_LISTEN_ADDR) {
+            config.health_addr = Some(addr.parse().map_err(|_| ConfigError::Invalid {
+                name: HEALTH_LISTEN_ADDR,
+                value: addr.to_owned(),
+                reason: "expected <ip>:<port>, e.g. 0.0.0.0:50061",
+            })?);
+        }
         config.tls = tls_files(
             var(TLS_CERT_FILE),
             var(TLS_KEY_FILE),
@@ -217,6 +230,7 @@ impl fmt::Debug for ServiceConfig {
             .field("idempotency_sweep_every", &self.idempotency_sweep_every)
             .field("projector_pace", &self.projector_pace)
             .field("tls", &self.tls)
+            .field("health_addr", &self.health_addr)
             .finish()
     }
 }
@@ -375,6 +389,7 @@ mod tests {
                 ("IDEMPOTENCY_RETENTION_SECONDS", "86400"),
                 ("IDEMPOTENCY_SWEEP_SECONDS", "30"),
                 ("PROJECTOR_PACE_SECONDS", "0"),
+                ("HEALTH_LISTEN_ADDR", "0.0.0.0:50061"),
                 ("UNRELATED", "ignored"),
             ],
         )
@@ -390,6 +405,10 @@ mod tests {
         assert_eq!(config.idempotency_retention, Duration::from_secs(86_400));
         assert_eq!(config.idempotency_sweep_every, Duration::from_secs(30));
         assert_eq!(config.projector_pace, Duration::ZERO);
+        assert_eq!(
+            config.health_addr,
+            Some(SocketAddr::from(([0, 0, 0, 0], 50061)))
+        );
     }
 
     #[test]
@@ -405,6 +424,7 @@ mod tests {
             ("IDEMPOTENCY_RETENTION_SECONDS", "a week"),
             ("IDEMPOTENCY_SWEEP_SECONDS", "0"),
             ("PROJECTOR_PACE_SECONDS", "-0.05"),
+            ("HEALTH_LISTEN_ADDR", "localhost:50061"),
         ] {
             let error = config(
                 ChainService::Requests,

@@ -135,4 +135,13 @@ pub enum ServeError {
     /// The transport failed.
     #[error("the gRPC server failed")]
     Transport(#[source] tonic::transport::Error),
+    /// The plaintext health port (`HEALTH_LISTEN_ADDR`) could not be bound.
+    #[error("cannot listen for health checks on {addr}")]
+    HealthBind {
+        /// `HEALTH_LISTEN_ADDR`.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -4,6 +4,7 @@
 
 use crate::rpc_metrics::RpcMetricsLayer;
 use crate::{MutualTls, ServeError, ServiceConfig, Shutdown};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,9 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// Mutual TLS, required of every connection; `None` serves plaintext.
     pub tls: Option<MutualTls>,
+    /// Where `grpc.health.v1` alone is also served, in plaintext: for probes that speak no TLS
+    /// (Kubernetes' gRPC probes) when the service port requires mutual TLS. `None`: no such port.
+    pub health_addr: Option<SocketAddr>,
 }
 
 impl ServeOptions {
@@ -38,6 +42,7 @@ impl ServeOptions {
             unready_grace: config.unready_grace,
             drain_timeout: config.drain_timeout,
             tls: None,
+            health_addr: config.health_addr,
         }
     }
 }
@@ -77,7 +82,16 @@ pub async fn serve_grpc(
         unready_grace,
         drain_timeout,
         tls,
+        health_addr,
     } = options;
+    let health_only = match health_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::HealthBind { addr, source })?,
+        ),
+        None => None,
+    };
     // The listener closes when `closing` completes; `draining` marks that moment, from which the
     // drain timeout runs.
     let draining = CancellationToken::new();
@@ -115,6 +129,19 @@ pub async fn serve_grpc(
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, closing);
     tokio::pin!(server);
+    // The health port closes with the service port.
+    let health_server = health_only.map(|listener| {
+        let health = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
+        let closed = draining.clone().cancelled_owned();
+        tokio::spawn(
+            Server::builder()
+                .add_service(health)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), closed),
+        )
+    });
+    let _abort_health = health_server
+        .map(|task| task.abort_handle())
+        .map(AbortOnDrop);
     let drain_deadline = async {
         draining.cancelled().await;
         tokio::time::sleep(drain_timeout).await;
@@ -129,6 +156,15 @@ pub async fn serve_grpc(
             warn!(timeout = ?drain_timeout, "in-flight calls outlived the drain timeout; abandoning them");
             Ok(())
         }
+    }
+}
+
+/// Aborts a task when dropped: the health port's server, once `serve_grpc` returns.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -462,7 +462,9 @@ async fn over_mutual_tls_only_a_client_the_ca_certified_is_served() {
     let db = TestDatabase::create().await;
     let root = NatsRoot::unique();
     let pki = TestPki::new();
-    let settings = pki.server_settings();
+    let health_addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut settings = pki.server_settings();
+    settings.push(("HEALTH_LISTEN_ADDR", health_addr.to_string()));
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let runtime = ServiceRuntime::start(config(&db, &root, &settings))
         .await
@@ -470,11 +472,11 @@ async fn over_mutual_tls_only_a_client_the_ca_certified_is_served() {
     let served = serve(runtime).await;
 
     let certified = pki.client("spiffe://chain.test/service/chainctl");
-    let channel = tls_channel(served.addr, pki.client_tls(Some(&certified)))
+    let over_tls = tls_channel(served.addr, pki.client_tls(Some(&certified)))
         .await
         .expect("a certified client connects");
     assert_eq!(
-        overall_health(channel).await.expect("answered"),
+        overall_health(over_tls).await.expect("answered"),
         ServingStatus::Serving
     );
 
@@ -499,7 +501,42 @@ async fn over_mutual_tls_only_a_client_the_ca_certified_is_served() {
         Err(_) => false,
     };
     assert!(!plaintext, "plaintext is refused");
+
+    // Probes that speak no TLS ask the health port, which serves health and nothing else.
+    let probe = channel(health_addr).await;
+    assert_eq!(
+        overall_health(probe.clone()).await.expect("answered"),
+        ServingStatus::Serving
+    );
+    assert_eq!(
+        health(&mut HealthClient::new(probe.clone()), REQUESTS)
+            .await
+            .expect("answered"),
+        ServingStatus::Serving
+    );
+    let reflection =
+        tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient::new(
+            probe.clone(),
+        )
+        .server_reflection_info(tokio_stream::iter([
+            tonic_reflection::pb::v1::ServerReflectionRequest::default(),
+        ]))
+        .await;
+    assert_eq!(
+        reflection.expect_err("not served there").code(),
+        Code::Unimplemented
+    );
     served.shutdown.trigger();
+    let going_away = wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        async || overall_health(probe.clone()).await.ok() == Some(ServingStatus::NotServing),
+    )
+    .await;
+    assert!(
+        going_away,
+        "the health port says NOT_SERVING after shutdown"
+    );
 }
 
 #[tokio::test]
