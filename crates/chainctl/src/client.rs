@@ -1,10 +1,12 @@
-//! Connections to the three services and how every call is made: the acting team in
-//! `x-chain-actor`, the caller's trace context in `traceparent`, a client span per call, a
+//! Connections to the three services (plaintext, or mutual TLS with `--tls-ca`, `--tls-cert`
+//! and `--tls-key`) and how every call is made: the acting team in `x-chain-actor` (over TLS,
+//! the certificate's), the caller's trace context in `traceparent`, a client span per call, a
 //! retry of calls the services ask to retry (`ABORTED` after a lost race), and errors that name
 //! the service and its address.
 
 use std::fmt;
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chain_proto::customerchain::v1::internal_request_service_client::InternalRequestServiceClient;
@@ -13,7 +15,7 @@ use chain_proto::customerchain::v1::ticket_service_client::TicketServiceClient;
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 use tracing::Instrument as _;
 
@@ -106,15 +108,33 @@ pub struct Connection {
         default_value = "http://127.0.0.1:50053"
     )]
     pub scoring_addr: String,
-    /// Who acts: a team id (UUID), or a service name for reads and team creation.
+    /// Who acts: a team id (UUID), or a service name for reads and team creation [default:
+    /// chainctl]. Over TLS the client certificate names who acts; this may only repeat it.
     #[arg(
         long = "as",
         global = true,
         env = "CHAIN_ACTOR",
-        default_value = "chainctl",
         value_name = "TEAM_ID"
     )]
-    pub actor: String,
+    pub actor: Option<String>,
+    /// The CA (PEM) that issued the services' certificates: speak mutual TLS to them, with
+    /// --tls-cert and --tls-key. The addresses then start with https://.
+    #[arg(long, global = true, env = "CHAIN_TLS_CA_FILE", value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+    /// chainctl's client certificate (PEM); its SPIFFE ID names who acts.
+    #[arg(long, global = true, env = "CHAIN_TLS_CERT_FILE", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, global = true, env = "CHAIN_TLS_KEY_FILE", value_name = "FILE", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+    /// The name the services' certificates must carry [default: each address's host].
+    #[arg(
+        long,
+        global = true,
+        env = "CHAIN_TLS_SERVER_NAME",
+        value_name = "NAME"
+    )]
+    pub tls_server_name: Option<String>,
 }
 
 impl Connection {
@@ -127,6 +147,40 @@ impl Connection {
         }
     }
 
+    /// Who acts: `--as` when given; else, over TLS, whoever the certificate names (no
+    /// `x-chain-actor` entry), and over plaintext the service name `chainctl`.
+    pub fn actor(&self) -> Actor {
+        match (&self.actor, &self.tls_cert) {
+            (Some(actor), _) => Actor::new(actor.clone()),
+            (None, Some(_)) => Actor::certified(),
+            (None, None) => Actor::new("chainctl"),
+        }
+    }
+
+    /// The mutual TLS configuration for the services, when asked for; a file that cannot be
+    /// read is a usage error naming it.
+    fn client_tls(&self) -> Result<Option<ClientTlsConfig>, Failure> {
+        let (Some(ca), Some(cert), Some(key)) = (&self.tls_ca, &self.tls_cert, &self.tls_key)
+        else {
+            return Ok(None);
+        };
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path).map_err(|error| {
+                Failure::Usage(format!("cannot read {flag} {}: {error}", path.display()))
+            })
+        };
+        let config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?))
+            .identity(Identity::from_pem(
+                read("--tls-cert", cert)?,
+                read("--tls-key", key)?,
+            ));
+        Ok(Some(match &self.tls_server_name {
+            Some(name) => config.domain_name(name.clone()),
+            None => config,
+        }))
+    }
+
     /// Opens a channel to `service`, failing with [`Failure::Unreachable`] naming it.
     pub async fn channel(&self, service: Service) -> Result<Channel, Failure> {
         let addr = self.addr(service).to_owned();
@@ -135,9 +189,14 @@ impl Connection {
             addr: addr.clone(),
             reason,
         };
-        let endpoint = Endpoint::from_shared(addr.clone())
+        let mut endpoint = Endpoint::from_shared(addr.clone())
             .map_err(|error| unreachable(format!("not a valid address ({error})")))?
             .connect_timeout(Duration::from_secs(3));
+        if let Some(tls) = self.client_tls()? {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|error| unreachable(error_chain(&error)))?;
+        }
         endpoint
             .connect()
             .await
@@ -186,14 +245,20 @@ impl Interceptor for Propagate {
     }
 }
 
-/// Who a call acts as: a team id or a service name, sent as `x-chain-actor`.
+/// Who a call acts as: a team id or a service name, sent as `x-chain-actor`; or, over mutual
+/// TLS, nothing sent, since the client certificate names who acts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(String);
+pub struct Actor(Option<String>);
 
 impl Actor {
     /// Acting as `id` (a team id or a service name).
     pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into())
+        Self(Some(id.into()))
+    }
+
+    /// Acting as whoever the client certificate names.
+    pub fn certified() -> Self {
+        Self(None)
     }
 
     /// `message` as a unary request from this actor, with chainctl's call timeout.
@@ -206,7 +271,7 @@ impl Actor {
     /// `message` as a request from this actor without a timeout, for server streams.
     pub fn stream<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        if let Ok(value) = MetadataValue::try_from(self.0.as_str()) {
+        if let Some(Ok(value)) = self.0.as_deref().map(MetadataValue::try_from) {
             request.metadata_mut().insert(ACTOR_METADATA_KEY, value);
         }
         request
@@ -284,6 +349,12 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("chainctl")
         );
+    }
+
+    #[test]
+    fn a_certified_actor_sends_no_claim() {
+        let request = Actor::certified().unary(());
+        assert!(request.metadata().get(ACTOR_METADATA_KEY).is_none());
     }
 
     #[test]

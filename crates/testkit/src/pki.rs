@@ -114,7 +114,8 @@ impl TestPki {
         }
     }
 
-    fn write(&self, name: &str, pem: &str) -> String {
+    /// Writes `pem` to the file `name` in this PKI's temporary directory; returns its path.
+    pub fn write(&self, name: &str, pem: &str) -> String {
         let path = self.dir.path().join(name);
         std::fs::write(&path, pem).expect("write a TLS file");
         path_text(&path)

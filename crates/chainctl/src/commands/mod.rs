@@ -47,7 +47,7 @@ impl Ctx {
 /// Runs the command `cli` names.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     let ctx = Ctx {
-        actor: Actor::new(cli.connection.actor.clone()),
+        actor: cli.connection.actor(),
         connection: cli.connection,
         printer: Printer::new(cli.output, cli.plain),
     };

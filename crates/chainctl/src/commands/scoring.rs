@@ -135,7 +135,13 @@ pub async fn run(ctx: &Ctx, command: ScoringCommand) -> Result<(), Failure> {
                 }
                 (None, Some(request_id)) => {
                     pb::feedback_subject::Subject::Team(pb::TeamFeedbackSubject {
-                        consumer_team_id: ctx.connection.actor.clone(),
+                        consumer_team_id: ctx.connection.actor.clone().ok_or_else(|| {
+                            Failure::Usage(
+                                "feedback about a request comes from its consumer team: \
+                                 give --as <team-id>"
+                                    .to_owned(),
+                            )
+                        })?,
                         request_id,
                         ..Default::default()
                     })

@@ -31,7 +31,7 @@ impl Chain {
             requests: connection.requests().await?,
             tickets: connection.tickets().await?,
             scoring: connection.scoring().await?,
-            operator: Actor::new(connection.actor.clone()),
+            operator: connection.actor(),
         })
     }
 

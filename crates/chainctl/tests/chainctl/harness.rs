@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::Duration;
 
-use chain_server::{ChainService, ServiceConfig, ServiceRuntime, ServiceSetup, Shutdown};
+use chain_server::{ChainService, ServiceConfig, ServiceRuntime, ServiceSetup, Shutdown, TlsFiles};
 use chain_testkit::{NatsRoot, TestDatabase, nats_url};
 
 /// The three running services; dropping it shuts them down and drops their databases.
@@ -36,6 +36,7 @@ impl Services {
             chain_requests::RequestsSetup,
             &root,
             &shutdown,
+            None,
         )
         .await;
         let (tickets_db, tickets) = start(
@@ -43,6 +44,7 @@ impl Services {
             chain_tickets::TicketsSetup,
             &root,
             &shutdown,
+            None,
         )
         .await;
         let (scoring_db, scoring) = start(
@@ -50,6 +52,7 @@ impl Services {
             chain_scoring::ScoringSetup::default(),
             &root,
             &shutdown,
+            None,
         )
         .await;
         Self {
@@ -89,14 +92,18 @@ impl Services {
     }
 }
 
-async fn start(
+/// Starts `service` with `setup` on a fresh database, served until `shutdown`; over mutual TLS
+/// with `tls` when given.
+pub async fn start(
     service: ChainService,
     setup: impl ServiceSetup,
     root: &str,
     shutdown: &Shutdown,
+    tls: Option<TlsFiles>,
 ) -> (TestDatabase, SocketAddr) {
     let database = TestDatabase::create().await;
     let mut config = ServiceConfig::new(service, database.url());
+    config.tls = tls;
     config.nats_url = nats_url();
     config.bus_root = root.to_owned();
     config.unready_grace = Duration::ZERO;

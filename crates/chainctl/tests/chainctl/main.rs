@@ -7,4 +7,5 @@
 mod demo;
 mod harness;
 mod json_output;
+mod mutual_tls;
 mod unreachable;
