@@ -500,29 +500,21 @@ async fn a_paced_consumer_applies_what_arrives_within_its_pace_together(lanes: u
         event.correlation_id = "case".into();
         event
     };
-    fx.publish(&event(1)).await;
-    assert!(
+    let applied = async |count: usize| {
         wait_until(
             Duration::from_secs(15),
             Duration::from_millis(10),
-            async || fx.applied().await.len() == 1
+            async || fx.applied().await.len() == count,
         )
-        .await,
-        "the first event is applied"
-    );
+        .await
+    };
+    fx.publish(&event(1)).await;
+    assert!(applied(1).await, "the first event is applied");
     let first_seen = std::time::Instant::now();
     for version in 2..=10 {
         fx.publish(&event(version)).await;
     }
-    assert!(
-        wait_until(
-            Duration::from_secs(15),
-            Duration::from_millis(10),
-            async || fx.applied().await.len() == 10
-        )
-        .await,
-        "every event is applied"
-    );
+    assert!(applied(10).await, "every event is applied");
     let waited = first_seen.elapsed();
     shutdown.cancel();
     task.await.expect("consumer stops");

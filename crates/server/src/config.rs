@@ -153,11 +153,11 @@ impl ServiceConfig {
         })?;
         let mut config = Self::new(service, database_url);
         if let Some(addr) = var(LISTEN_ADDR) {
-            config.listen_addr = addr.parse().map_err(|_| ConfigError::Invalid {
-                name: LISTEN_ADDR,
-                value: addr.to_owned(),
-                reason: "expected <ip>:<port>, e.g. 0.0.0.0:50051",
-            })?;
+            config.listen_addr = address(
+                LISTEN_ADDR,
+                addr,
+                "expected <ip>:<port>, e.g. 0.0.0.0:50051",
+            )?;
         }
         if let Some(url) = var(NATS_URL) {
             config.nats_url = url.to_owned();
@@ -178,11 +178,11 @@ impl ServiceConfig {
             config.db_acquire_timeout = seconds_setting(DATABASE_ACQUIRE_TIMEOUT_SECONDS, seconds)?;
         }
         if let Some(addr) = var(METRICS_ADDR) {
-            config.metrics_addr = Some(addr.parse().map_err(|_| ConfigError::Invalid {
-                name: METRICS_ADDR,
-                value: addr.to_owned(),
-                reason: "expected <ip>:<port>, e.g. 0.0.0.0:9464",
-            })?);
+            config.metrics_addr = Some(address(
+                METRICS_ADDR,
+                addr,
+                "expected <ip>:<port>, e.g. 0.0.0.0:9464",
+            )?);
         }
         if let Some(seconds) = var(IDEMPOTENCY_RETENTION_SECONDS) {
             config.idempotency_retention = seconds_setting(IDEMPOTENCY_RETENTION_SECONDS, seconds)?;
@@ -194,11 +194,11 @@ impl ServiceConfig {
             config.projector_pace = seconds_setting(PROJECTOR_PACE_SECONDS, seconds)?;
         }
         if let Some(addr) = var(HEALTH_LISTEN_ADDR) {
-            config.health_addr = Some(addr.parse().map_err(|_| ConfigError::Invalid {
-                name: HEALTH_LISTEN_ADDR,
-                value: addr.to_owned(),
-                reason: "expected <ip>:<port>, e.g. 0.0.0.0:50061",
-            })?);
+            config.health_addr = Some(address(
+                HEALTH_LISTEN_ADDR,
+                addr,
+                "expected <ip>:<port>, e.g. 0.0.0.0:50061",
+            )?);
         }
         config.tls = tls_files(
             var(TLS_CERT_FILE),
@@ -233,6 +233,19 @@ impl fmt::Debug for ServiceConfig {
             .field("health_addr", &self.health_addr)
             .finish()
     }
+}
+
+/// The socket address in `value` of the variable `name`; `reason` says what was expected.
+fn address(
+    name: &'static str,
+    value: &str,
+    reason: &'static str,
+) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason,
+    })
 }
 
 /// The TLS files: all three or none.
