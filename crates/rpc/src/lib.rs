@@ -14,6 +14,7 @@
 //! - [`history`]: `ReadEvents`, a page of the service's own event store;
 //! - [`watch`]: the loop of the `Watch*` streams, from the service's log to the client.
 
+pub mod access;
 pub mod actor;
 pub mod certificate;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod page;
 pub mod status;
 pub mod watch;
 
+pub use access::{Access, Authorised};
 pub use actor::Caller;
 pub use idempotency::IdempotentCommand;
 pub use page::PageRequest;

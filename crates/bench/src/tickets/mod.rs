@@ -22,6 +22,11 @@ pub fn acting<M>(actor: &AsciiMetadataValue, message: M) -> tonic::Request<M> {
     request
 }
 
+/// `message` as a read made by the bench itself, a service (every call names its caller).
+pub fn as_bench<M>(message: M) -> tonic::Request<M> {
+    acting(&AsciiMetadataValue::from_static("tickets-bench"), message)
+}
+
 /// A fresh idempotency key.
 pub fn fresh_key() -> String {
     uuid::Uuid::now_v7().to_string()

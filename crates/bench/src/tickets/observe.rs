@@ -20,6 +20,8 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 use tonic::transport::Channel;
 
+use super::as_bench;
+
 /// The event types that end a turn.
 const PROMISE_AT_RISK: &str = "customerchain.v1.PromiseAtRisk";
 const PROMISE_RISK_CLEARED: &str = "customerchain.v1.PromiseRiskCleared";
@@ -340,10 +342,10 @@ pub async fn drain(tickets: Channel) {
     let mut client = TicketServiceClient::new(tickets);
     loop {
         let watch = client
-            .watch_tickets(pb::WatchTicketsRequest {
+            .watch_tickets(as_bench(pb::WatchTicketsRequest {
                 live_only: true,
                 ..pb::WatchTicketsRequest::default()
-            })
+            }))
             .await;
         if let Ok(stream) = watch {
             let mut stream = stream.into_inner();
@@ -356,10 +358,10 @@ pub async fn drain(tickets: Channel) {
 async fn follow(client: &TicketServiceClient<Channel>, board: &Board) -> anyhow::Result<()> {
     let mut stream = client
         .clone()
-        .watch_tickets(pb::WatchTicketsRequest {
+        .watch_tickets(as_bench(pb::WatchTicketsRequest {
             live_only: true,
             ..pb::WatchTicketsRequest::default()
-        })
+        }))
         .await
         .context("WatchTickets")?
         .into_inner();
@@ -408,9 +410,9 @@ async fn confirm(
     let start = Instant::now();
     loop {
         match client
-            .get_ticket(pb::GetTicketRequest {
+            .get_ticket(as_bench(pb::GetTicketRequest {
                 ticket_id: ticket_id.clone(),
-            })
+            }))
             .await
         {
             Ok(ticket) if ticket.get_ref().state() == turn.state() => {

@@ -29,7 +29,8 @@ use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::internal_request_service_server::{
     InternalRequestService, InternalRequestServiceServer,
 };
-use chain_rpc::{Caller, IdempotentCommand, IntoStatus};
+use chain_rpc::access::Rules;
+use chain_rpc::{Access, Authorised, Caller, IdempotentCommand, IntoStatus};
 use chain_store::{EventMetadata, EventStore};
 use futures::Stream;
 use prost::Message;
@@ -69,8 +70,11 @@ impl RequestService {
     }
 
     /// The tonic server for this service, with the decode limit [`MAX_MESSAGE_BYTES`].
-    pub fn into_server(self) -> InternalRequestServiceServer<Self> {
-        InternalRequestServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    pub fn into_server(self) -> Authorised<InternalRequestServiceServer<Self>> {
+        Authorised::new(
+            InternalRequestServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            ACCESS,
+        )
     }
 
     /// The metadata of a command's events.
@@ -252,5 +256,41 @@ impl InternalRequestService for RequestService {
         request: Request<pb::ReadEventsRequest>,
     ) -> Result<Response<Self::ReadEventsStream>, Status> {
         self.read_events(request).await.map(Response::new)
+    }
+}
+
+/// Who may call each RPC; anything else is refused (see `chain_rpc::access`). Commands on
+/// requests act for a team; reading the log is for services.
+pub const ACCESS: Rules = &[
+    ("CreateTeam", Access::Anyone),
+    ("RenameTeam", Access::Teams),
+    ("GetTeam", Access::Anyone),
+    ("ListTeams", Access::Anyone),
+    ("DeclareLink", Access::Teams),
+    ("ListLinks", Access::Anyone),
+    ("OpenRequest", Access::Teams),
+    ("CommitRequest", Access::Teams),
+    ("ReviseRequest", Access::Teams),
+    ("FulfilRequest", Access::Teams),
+    ("CancelRequest", Access::Teams),
+    ("ReportBreakdown", Access::Teams),
+    ("ResolveBreakdown", Access::Teams),
+    ("GetRequest", Access::Anyone),
+    ("ListRequests", Access::Anyone),
+    ("GetCase", Access::Anyone),
+    ("WatchRequests", Access::Anyone),
+    ("ReadEvents", Access::Services),
+];
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_rpc_of_the_contract_has_exactly_one_rule() {
+        let (unruled, stray) = chain_rpc::access::missing_rules(
+            "customerchain.v1.InternalRequestService",
+            super::ACCESS,
+        );
+        assert!(unruled.is_empty(), "RPCs without a rule: {unruled:?}");
+        assert!(stray.is_empty(), "rules naming no RPC: {stray:?}");
     }
 }

@@ -649,8 +649,15 @@ async fn request_rpcs_refuse_bad_input() {
             .await,
         Code::NotFound,
     );
+    // Reading the log is for services; a team is refused before its input is looked at.
+    let refused = as_sales
+        .clone()
+        .read_events(pb::ReadEventsRequest::default())
+        .await;
+    assert_eq!(refused.expect_err("a team").code(), Code::PermissionDenied);
+    let as_scoring = h.client("scoring-svc").await;
     invalid(
-        as_sales
+        as_scoring
             .clone()
             .read_events(pb::ReadEventsRequest {
                 after_position: "1".into(),
@@ -665,7 +672,7 @@ async fn request_rpcs_refuse_bad_input() {
         Duration::from_secs(5),
         Duration::from_millis(20),
         async || {
-            let all: Vec<_> = as_sales
+            let all: Vec<_> = as_scoring
                 .clone()
                 .read_events(pb::ReadEventsRequest::default())
                 .await

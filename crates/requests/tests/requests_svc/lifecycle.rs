@@ -246,10 +246,12 @@ async fn a_request_lives_through_every_command() {
         .into_inner();
     assert!(as_consumer_open.requests.is_empty(), "no open request");
 
-    // ReadEvents returns the whole store in commit order (once no transaction runs).
+    // ReadEvents returns the whole store in commit order (once no transaction runs); reading
+    // the log is for services.
     h.settled().await;
+    let as_scoring = h.client("scoring-svc").await;
     let read_all = async || -> Vec<pb::EventEnvelope> {
-        as_sales
+        as_scoring
             .clone()
             .read_events(pb::ReadEventsRequest::default())
             .await
@@ -268,7 +270,7 @@ async fn a_request_lives_through_every_command() {
     .await;
     assert!(complete, "ReadEvents returns every event");
     let all = read_all().await;
-    let page: Vec<pb::EventEnvelope> = as_sales
+    let page: Vec<pb::EventEnvelope> = as_scoring
         .clone()
         .read_events(pb::ReadEventsRequest {
             after_position: all[1].position.clone(),

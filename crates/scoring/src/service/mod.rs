@@ -19,6 +19,8 @@ use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::satisfaction_service_server::{
     SatisfactionService, SatisfactionServiceServer,
 };
+use chain_rpc::access::Rules;
+use chain_rpc::{Access, Authorised};
 use chain_store::EventStore;
 use futures::Stream;
 use tonic::{Request, Response, Status};
@@ -54,8 +56,11 @@ impl ScoringService {
     }
 
     /// The tonic server for this service, with the decode limit [`MAX_MESSAGE_BYTES`].
-    pub fn into_server(self) -> SatisfactionServiceServer<Self> {
-        SatisfactionServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    pub fn into_server(self) -> Authorised<SatisfactionServiceServer<Self>> {
+        Authorised::new(
+            SatisfactionServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            ACCESS,
+        )
     }
 }
 
@@ -140,5 +145,30 @@ impl SatisfactionService for ScoringService {
         self.read_events(request.into_inner())
             .await
             .map(Response::new)
+    }
+}
+
+/// Who may call each RPC; anything else is refused (see `chain_rpc::access`). Reading the log
+/// and the projection's digest is for services.
+pub const ACCESS: Rules = &[
+    ("RecordFeedback", Access::Anyone),
+    ("GetScore", Access::Anyone),
+    ("ListLinkHealth", Access::Anyone),
+    ("ListImpacts", Access::Anyone),
+    ("GetImpactSummary", Access::Anyone),
+    ("ListAtRiskCustomers", Access::Anyone),
+    ("WatchScores", Access::Anyone),
+    ("GetProjectionDigest", Access::Services),
+    ("ReadEvents", Access::Services),
+];
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_rpc_of_the_contract_has_exactly_one_rule() {
+        let (unruled, stray) =
+            chain_rpc::access::missing_rules("customerchain.v1.SatisfactionService", super::ACCESS);
+        assert!(unruled.is_empty(), "RPCs without a rule: {unruled:?}");
+        assert!(stray.is_empty(), "rules naming no RPC: {stray:?}");
     }
 }

@@ -32,8 +32,9 @@ use chain_proto::customerchain::v1 as pb;
 use chain_proto::customerchain::v1::ticket_service_server::{
     TicketService as TicketServiceApi, TicketServiceServer,
 };
+use chain_rpc::access::Rules;
 use chain_rpc::status::{database_error, internal};
-use chain_rpc::{Caller, IdempotentCommand};
+use chain_rpc::{Access, Authorised, Caller, IdempotentCommand};
 use chain_store::{AppendOutcome, EventMetadata, EventStore};
 use futures::Stream;
 use prost::Message;
@@ -93,8 +94,11 @@ impl TicketService {
     }
 
     /// The tonic server for this service, with the decode limit [`MAX_MESSAGE_BYTES`].
-    pub fn into_server(self) -> TicketServiceServer<Self> {
-        TicketServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    pub fn into_server(self) -> Authorised<TicketServiceServer<Self>> {
+        Authorised::new(
+            TicketServiceServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            ACCESS,
+        )
     }
 
     /// The metadata of a command's events, correlated with `correlation` (the ticket, or the
@@ -292,5 +296,35 @@ impl TicketServiceApi for TicketService {
         request: Request<pb::ReadEventsRequest>,
     ) -> Result<Response<Self::ReadEventsStream>, Status> {
         self.read_events(request).await.map(Response::new)
+    }
+}
+
+/// Who may call each RPC; anything else is refused (see `chain_rpc::access`). Commands on a
+/// ticket's promise act for its front-line team; reading the log is for services.
+pub const ACCESS: Rules = &[
+    ("RegisterCustomer", Access::Anyone),
+    ("UpdateCustomer", Access::Anyone),
+    ("GetCustomer", Access::Anyone),
+    ("ListCustomers", Access::Anyone),
+    ("OpenTicket", Access::Anyone),
+    ("MakePromise", Access::Teams),
+    ("NotifyCustomer", Access::Teams),
+    ("RecordCustomerResponse", Access::Teams),
+    ("ResolveTicket", Access::Teams),
+    ("GetTicket", Access::Anyone),
+    ("ListTickets", Access::Anyone),
+    ("ListImpactedCustomers", Access::Anyone),
+    ("WatchTickets", Access::Anyone),
+    ("ReadEvents", Access::Services),
+];
+
+#[cfg(test)]
+mod access_tests {
+    #[test]
+    fn every_rpc_of_the_contract_has_exactly_one_rule() {
+        let (unruled, stray) =
+            chain_rpc::access::missing_rules("customerchain.v1.TicketService", super::ACCESS);
+        assert!(unruled.is_empty(), "RPCs without a rule: {unruled:?}");
+        assert!(stray.is_empty(), "rules naming no RPC: {stray:?}");
     }
 }

@@ -540,8 +540,19 @@ async fn ticket_rpcs_name_the_bad_field_and_the_state() {
             .await,
         "customer_id",
     );
+    // Reading the log is for services; a team is refused before its input is looked at.
+    let refused = c
+        .clone()
+        .read_events(pb::ReadEventsRequest::default())
+        .await;
+    assert_eq!(
+        refused.expect_err("a team").code(),
+        tonic::Code::PermissionDenied
+    );
+    let reader = harness.client("scoring-svc").await;
     invalid(
-        c.clone()
+        reader
+            .clone()
             .read_events(pb::ReadEventsRequest {
                 after_position: "1-2".into(),
                 limit: 0,
@@ -555,7 +566,7 @@ async fn ticket_rpcs_name_the_bad_field_and_the_state() {
         std::time::Duration::from_secs(10),
         std::time::Duration::from_millis(50),
         async || {
-            let all: Vec<_> = c
+            let all: Vec<_> = reader
                 .clone()
                 .read_events(pb::ReadEventsRequest::default())
                 .await
