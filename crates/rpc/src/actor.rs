@@ -8,7 +8,8 @@
 //!
 //! A missing or malformed actor is `UNAUTHENTICATED`; a well-formed actor that may not do
 //! what it asks (a service where a team must act, a team that is not the provider) is
-//! `PERMISSION_DENIED`, decided by the service and the domain.
+//! `PERMISSION_DENIED`, decided by the RPC's rule ([`crate::access`]), then by the service and
+//! the domain.
 
 use std::fmt;
 

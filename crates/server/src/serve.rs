@@ -53,8 +53,9 @@ impl ServeOptions {
 /// [`ServeOptions::health_names`] SERVING) and server reflection v1 and v1alpha over the
 /// `customerchain.v1` contracts and the health service. Paths nobody serves answer
 /// `UNIMPLEMENTED`. With [`ServeOptions::tls`] every connection must present a client
-/// certificate the configured CA issued. Each call runs in a span continuing the caller's W3C trace (health and
-/// reflection calls are not traced: probes would flood the traces).
+/// certificate the configured CA issued; [`ServeOptions::health_addr`] serves health alone
+/// beside, in plaintext. Each call runs in a span continuing the caller's W3C trace (health
+/// and reflection calls are not traced: probes would flood the traces).
 ///
 /// When `shutdown` is requested: every health name turns NOT_SERVING; calls are still accepted
 /// for [`ServeOptions::unready_grace`]; then the listener closes and in-flight calls get up to
