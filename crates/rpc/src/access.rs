@@ -1,8 +1,8 @@
 //! Deny-by-default authorisation at a service's door: every RPC of a gRPC service has a rule
 //! saying who may call it, and a call is let through to the handler only when its caller is
 //! authenticated ([`Caller::of`]) and the method's rule allows that caller. A method without a
-//! rule is refused, so a new RPC stays closed until someone writes its rule; each service's
-//! rules are checked against its contract in its tests ([`missing_rules`]).
+//! rule is refused, so a new RPC stays closed until someone writes its rule; the services'
+//! rules are checked against their contracts by the end-to-end tests ([`missing_rules`]).
 //!
 //! The rules are coarse (a team, a service, or either); the handlers still decide what only
 //! the domain knows (the provider of this request, the front line of that ticket).

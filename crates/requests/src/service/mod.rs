@@ -281,16 +281,3 @@ pub const ACCESS: Rules = &[
     ("WatchRequests", Access::Anyone),
     ("ReadEvents", Access::Services),
 ];
-
-#[cfg(test)]
-mod access_tests {
-    #[test]
-    fn every_rpc_of_the_contract_has_exactly_one_rule() {
-        let missing = chain_rpc::access::missing_rules(
-            "customerchain.v1.InternalRequestService",
-            super::ACCESS,
-        );
-        let none = (Vec::<String>::new(), Vec::<String>::new());
-        assert_eq!(missing, none, "(RPCs without a rule, rules naming no RPC)");
-    }
-}
