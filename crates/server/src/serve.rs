@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -130,19 +131,16 @@ pub async fn serve_grpc(
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, closing);
     tokio::pin!(server);
-    // The health port closes with the service port.
-    let health_server = health_only.map(|listener| {
+    // The health port closes with the service port, and is abandoned once this returns.
+    let _health_server = health_only.map(|listener| {
         let health = HealthServer::new(HealthService::from_health_reporter(reporter.clone()));
         let closed = draining.clone().cancelled_owned();
-        tokio::spawn(
+        AbortOnDropHandle::new(tokio::spawn(
             Server::builder()
                 .add_service(health)
                 .serve_with_incoming_shutdown(TcpIncoming::from(listener), closed),
-        )
+        ))
     });
-    let _abort_health = health_server
-        .map(|task| task.abort_handle())
-        .map(AbortOnDrop);
     let drain_deadline = async {
         draining.cancelled().await;
         tokio::time::sleep(drain_timeout).await;
@@ -157,15 +155,6 @@ pub async fn serve_grpc(
             warn!(timeout = ?drain_timeout, "in-flight calls outlived the drain timeout; abandoning them");
             Ok(())
         }
-    }
-}
-
-/// Aborts a task when dropped: the health port's server, once `serve_grpc` returns.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
