@@ -13,11 +13,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use prost::Message as _;
+use tonic::Status;
 use tonic::body::Body;
 use tonic::metadata::MetadataMap;
 use tonic::server::NamedService;
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
-use tonic::{Extensions, Status};
 use tower::Service;
 
 use crate::{Caller, status};
@@ -40,20 +39,14 @@ impl Access {
     /// Whether `caller` may call `method` under this rule; `PERMISSION_DENIED` naming both
     /// otherwise.
     pub fn check(self, caller: &Caller, method: &str) -> Result<(), Status> {
-        let allowed = match self {
-            Self::Anyone => true,
-            Self::Teams => matches!(caller, Caller::Team(_)),
-            Self::Services => matches!(caller, Caller::Service(_)),
-        };
-        if allowed {
-            return Ok(());
-        }
-        let who = match self {
-            Self::Teams => "teams",
-            Self::Services | Self::Anyone => "services",
+        let only = match (self, caller) {
+            (Self::Anyone, _) | (Self::Teams, Caller::Team(_)) => return Ok(()),
+            (Self::Services, Caller::Service(_)) => return Ok(()),
+            (Self::Teams, _) => "teams",
+            (Self::Services, _) => "services",
         };
         Err(status::permission_denied(format!(
-            "{method} is for {who}; the caller is {}",
+            "{method} is for {only}; the caller is {}",
             describe(caller)
         )))
     }
@@ -79,28 +72,16 @@ impl<S> Authorised<S> {
         Self { inner, rules }
     }
 
-    /// Whether the call may go through: its method has a rule, its caller is authenticated,
-    /// and the rule allows the caller.
-    fn admit<B>(&self, request: &http::Request<B>) -> Result<(), Status> {
-        let method = request.uri().path().rsplit('/').next().unwrap_or_default();
+    /// Whether a call of `method` by the caller of `call` may go through: the method has a
+    /// rule, the caller is authenticated, and the rule allows the caller.
+    fn admit(&self, method: &str, call: &tonic::Request<()>) -> Result<(), Status> {
         let Some((_, access)) = self.rules.iter().find(|(name, _)| *name == method) else {
             return Err(status::permission_denied(format!(
                 "no rule allows calling {method}; calls are refused unless a rule allows them"
             )));
         };
-        access.check(&caller_of(request)?, method)
+        access.check(&Caller::of(call)?, method)
     }
-}
-
-/// The caller of an HTTP request as a handler would see it: its metadata and, over TLS, the
-/// peer's certificates.
-fn caller_of<B>(request: &http::Request<B>) -> Result<Caller, Status> {
-    let mut extensions = Extensions::new();
-    if let Some(tls) = request.extensions().get::<TlsConnectInfo<TcpConnectInfo>>() {
-        extensions.insert(tls.clone());
-    }
-    let metadata = MetadataMap::from_headers(request.headers().clone());
-    Caller::of(&tonic::Request::from_parts(metadata, extensions, ()))
 }
 
 impl<S: NamedService> NamedService for Authorised<S> {
@@ -121,8 +102,21 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.admit(&request) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+        // The caller as a handler would see it (the metadata, and over TLS the peer's
+        // certificates in the extensions): the request's parts are lent, not copied.
+        let (mut parts, body) = request.into_parts();
+        let method = parts.uri.path().rsplit('/').next().unwrap_or_default();
+        let call = tonic::Request::from_parts(
+            MetadataMap::from_headers(std::mem::take(&mut parts.headers)),
+            std::mem::take(&mut parts.extensions),
+            (),
+        );
+        let admitted = self.admit(method, &call);
+        let (metadata, extensions, ()) = call.into_parts();
+        parts.headers = metadata.into_headers();
+        parts.extensions = extensions;
+        match admitted {
+            Ok(()) => Box::pin(self.inner.call(http::Request::from_parts(parts, body))),
             Err(status) => Box::pin(std::future::ready(Ok(status.into_http()))),
         }
     }
