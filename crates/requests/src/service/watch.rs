@@ -54,12 +54,11 @@ impl RequestService {
             requests: HashMap::new(),
         };
         let log = self.tail.follow(start);
-        tokio::spawn(async move {
-            watch::forward(log, sender, watcher, |event| pb::WatchRequestsResponse {
+        tokio::spawn(watch::forward(log, sender, watcher, |event| {
+            pb::WatchRequestsResponse {
                 event: Some(to_envelope(event)),
-            })
-            .await;
-        });
+            }
+        }));
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 

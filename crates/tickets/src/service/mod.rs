@@ -76,8 +76,9 @@ pub struct TicketService {
 
 impl TicketService {
     /// A service on `store` (the service's own database), whose watch streams share one reader
-    /// of the log woken by `feed` (run [`ChangeFeed::run`] beside it). Customer values must all be in the currency of the
-    /// first customer registered, unless [`TicketService::with_currency`] fixes one.
+    /// of the log woken by `feed` (run [`ChangeFeed::run`] beside it). Customer values must all
+    /// be in the currency of the first customer registered, unless
+    /// [`TicketService::with_currency`] fixes one.
     pub fn new(store: EventStore, feed: ChangeFeed) -> Self {
         Self {
             tail: LogTail::new(store.clone(), feed),

@@ -50,12 +50,11 @@ impl TicketService {
             tickets: HashMap::new(),
         };
         let log = self.tail.follow(start);
-        tokio::spawn(async move {
-            watch::forward(log, sender, watcher, |event| pb::WatchTicketsResponse {
+        tokio::spawn(watch::forward(log, sender, watcher, |event| {
+            pb::WatchTicketsResponse {
                 event: Some(to_envelope(event)),
-            })
-            .await;
-        });
+            }
+        }));
         Ok(Box::pin(ReceiverStream::new(receiver)))
     }
 
